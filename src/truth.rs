@@ -1,0 +1,49 @@
+//! Ground truth for an image: what `synth` writes beside each phantom and what
+//! `validate` scores reports against.
+//!
+//! File layout written by `trichometer synth --out DIR`:
+//! `DIR/<name>.jpg` (or .png) and `DIR/<name>.truth.json` holding one [`TruthImage`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::settings::HairClass;
+use crate::stats::WidthSummary;
+
+/// Ground truth of one image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthImage {
+    /// Image file name relative to the truth folder, `/`-separated.
+    pub image: String,
+    pub width_px: u32,
+    pub height_px: u32,
+    /// Scale, micrometres per pixel.
+    pub um_per_px: f64,
+    /// Standard deviation of the optical blur (px), before pixel integration.
+    pub blur_sigma_px: f64,
+    /// Difficulty the phantom was rendered at (`easy`, `realistic`, `hard`).
+    pub difficulty: String,
+    /// Seed of this image.
+    pub seed: u64,
+    /// Every hair, visible part only.
+    pub hairs: Vec<TruthHair>,
+    /// Image-level figures over `hairs` (widths in µm; classes with 30/60 µm limits).
+    pub summary: WidthSummary,
+}
+
+/// One true hair, restricted to its part inside the frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthHair {
+    pub id: usize,
+    /// Centreline of the visible part, `[x, y]` in pixels, spaced about 1 px apart.
+    /// Same convention as reports: the centre of pixel (column i, row j) is at (i, j).
+    pub points: Vec<[f64; 2]>,
+    /// Mean shaft width over the visible part, µm.
+    pub width_um: f64,
+    /// Mean shaft width over the visible part, px.
+    pub width_px: f64,
+    /// Visible centreline length, px.
+    pub length_px: f64,
+    pub class: HairClass,
+    /// True when the hair is lighter than the skin around it (grey/white hair).
+    pub light: bool,
+}
