@@ -10,10 +10,14 @@
 //! the normals) → [`report`] (typed results, rows, JSON). [`batch`] runs many images in
 //! parallel and [`output`] writes the report folder.
 
+pub mod load;
+pub mod enhance;
+pub mod trace;
+pub mod measure;
+pub mod report;
 pub mod settings;
 pub mod stats;
 pub mod truth;
-pub mod report;
 
 pub use report::{Hair, ImageAnalysis, ImageReport, Polarity, DISCLAIMER};
 pub use settings::{HairClass, Settings};
@@ -28,4 +32,110 @@ pub enum AnalysisError {
     Empty,
     #[error("invalid settings: {0}")]
     Settings(String),
+}
+
+use image::DynamicImage;
+use ndarray::Array2;
+
+/// Analyses one decoded image: finds the hairs and measures their widths (px). The scale
+/// in `settings` only feeds the warnings here; micrometres are applied by the report.
+pub fn analyze(image: &DynamicImage, settings: &Settings) -> Result<ImageAnalysis, AnalysisError> {
+    analyze_luminance(&load::linear_luminance(image), settings)
+}
+
+/// Analyses linear-light luminance, shape (height, width), values in [0, 1].
+pub fn analyze_luminance(lum: &Array2<f32>, settings: &Settings) -> Result<ImageAnalysis, AnalysisError> {
+    check_settings(settings)?;
+    let (h, w) = lum.dim();
+    if h == 0 || w == 0 {
+        return Err(AnalysisError::Empty);
+    }
+    let mut warnings = Vec::new();
+    let ridge = enhance::ridges(lum, settings.max_width_px);
+    let traces = trace::trace(&ridge);
+    let max_w = settings.max_width_px as f32;
+    let raws: Vec<measure::RawHair> = traces
+        .into_iter()
+        .map(|t| measure::profile_trace(&ridge.contrast, t, measure::DEFAULT_BLUR_SIGMA as f32, max_w))
+        .collect();
+    if std::env::var_os("TRICHOMETER_DEBUG").is_some() {
+        for r in &raws {
+            let seps: Vec<f64> = r.profiles.iter().map(|p| p.separation() as f64).collect();
+            let es: Vec<f64> = r.profiles.iter().map(|p| p.edge_sigma as f64).collect();
+            eprintln!(
+                "trace pol {} sigma {:.2} pts {} path {} profiles {}/{} sep {:.3} es {:.3}",
+                r.trace.polarity, r.trace.sigma, r.trace.points.len(), r.path.len(), r.profiles.len(), r.attempted,
+                if seps.is_empty() { f64::NAN } else { stats::median(&seps) },
+                if es.is_empty() { f64::NAN } else { stats::median(&es) }
+            );
+        }
+    }
+    let blur = match measure::estimate_blur(&raws) {
+        Some(b) => b,
+        None => {
+            if !raws.is_empty() {
+                warnings.push(format!(
+                    "too few wide hairs to estimate the blur; assumed sigma {} px",
+                    measure::DEFAULT_BLUR_SIGMA
+                ));
+            }
+            measure::DEFAULT_BLUR_SIGMA
+        }
+    };
+    let mut hairs: Vec<Hair> = raws
+        .iter()
+        .filter_map(|raw| {
+            let m = measure::finish(raw, blur, settings.min_length_px).ok()?;
+            let mut points = m.points;
+            // Deterministic direction: start at the upper (then left) end.
+            let (a, b) = (points[0], points[points.len() - 1]);
+            if (b[1], b[0]) < (a[1], a[0]) {
+                points.reverse();
+            }
+            Some(Hair {
+                width_px: m.width_px,
+                width_sd_px: m.width_sd_px,
+                length_px: m.length_px,
+                polarity: if raw.trace.polarity > 0 { Polarity::Dark } else { Polarity::Light },
+                contrast: m.contrast,
+                profiles: m.profiles,
+                flag: m.flag,
+                points,
+            })
+        })
+        .collect();
+    hairs.sort_by(|a, b| {
+        let (pa, pb) = (a.points[0], b.points[0]);
+        pa[1].total_cmp(&pb[1]).then(pa[0].total_cmp(&pb[0]))
+    });
+    if let Some(s) = settings.um_per_px {
+        let thin_px = settings.thin_um / s;
+        let resolvable = measure::RESOLVABLE_WIDTH_SIGMAS * blur;
+        if thin_px < resolvable {
+            warnings.push(format!(
+                "the thin-hair limit ({} um = {thin_px:.1} px) is narrower than what this image resolves \
+                 ({resolvable:.1} px at blur sigma {blur:.2} px): the thin fraction is uncertain",
+                settings.thin_um
+            ));
+        }
+    }
+    Ok(ImageAnalysis { width_px: w as u32, height_px: h as u32, blur_sigma_px: blur, hairs, warnings })
+}
+
+fn check_settings(s: &Settings) -> Result<(), AnalysisError> {
+    if let Some(u) = s.um_per_px {
+        if !(u.is_finite() && u > 0.0) {
+            return Err(AnalysisError::Settings(format!("um_per_px must be > 0, got {u}")));
+        }
+    }
+    if !(s.thin_um > 0.0 && s.terminal_um > s.thin_um) {
+        return Err(AnalysisError::Settings(format!(
+            "need 0 < thin_um < terminal_um, got {} and {}",
+            s.thin_um, s.terminal_um
+        )));
+    }
+    if !(s.max_width_px >= 2.0 && s.min_length_px >= 0.0) {
+        return Err(AnalysisError::Settings("max_width_px must be >= 2 and min_length_px >= 0".into()));
+    }
+    Ok(())
 }

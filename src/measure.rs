@@ -1,0 +1,540 @@
+//! Stage 4: sub-pixel width along the shaft. At points every `PROFILE_SPACING_PX` along a
+//! traced centreline, the linear-light contrast is sampled across the hair along the local
+//! normal; the hair's two edges are found from outside-in (so a lighter medulla or a
+//! highlight stripe inside the shaft is not taken for an edge) and refined to the steepest
+//! slope; the edge separation is then corrected for the image's blur with the exact
+//! relation for a blurred bar ([`bar_edge_separation`]). The blur itself is estimated from
+//! the edges of wide hairs in the same image.
+
+use std::sync::OnceLock;
+
+use ndarray::Array2;
+
+use crate::enhance::bilinear;
+use crate::stats::{median, robust_sd};
+use crate::trace::Trace;
+
+/// Distance between measured profiles along a hair (px).
+const PROFILE_SPACING_PX: f32 = 2.0;
+/// Sampling step along the normal (px): fine enough for sub-pixel edge interpolation.
+const SAMPLE_STEP_PX: f32 = 0.25;
+/// Parallel profiles averaged on each side along the tangent (1 px apart), for noise.
+const TANGENT_AVERAGE: i32 = 1;
+/// Smoothing window (points either side, 1 px apart) for the resampled centreline.
+const CENTRELINE_SMOOTH: usize = 3;
+/// A profile is used when its peak exceeds this many times its baseline noise.
+const PROFILE_MIN_SNR: f32 = 3.0;
+/// Dips inside the shaft narrower than this (px) are crossed when looking for the edge
+/// from the centre (medulla, highlight stripe).
+const MAX_INNER_DIP_PX: f32 = 2.0;
+/// Hairs need at least this share of their profiles measurable.
+const MIN_VALID_SHARE: f32 = 0.3;
+/// Widths below this many blur σ cannot be told apart from contrast: flag them.
+pub const RESOLVABLE_WIDTH_SIGMAS: f64 = 2.5;
+/// Lines whose edges are this much softer than the blur and whose profile is as round as a
+/// Gaussian (edge separation under `SOFT_SHAPE_RATIO` edge spreads) are skin furrows.
+const SOFT_EDGE_FACTOR: f64 = 1.8;
+const SOFT_SHAPE_RATIO: f64 = 4.5;
+/// Smallest median contrast (relative) of a hair.
+const MIN_HAIR_CONTRAST: f64 = 0.02;
+/// Profiles used for the blur estimate must be this many edge spreads wide (bar-like).
+const BLUR_ESTIMATE_MIN_RATIO: f64 = 6.0;
+/// Blur σ assumed when the image has too few wide hairs to estimate it (px).
+pub const DEFAULT_BLUR_SIGMA: f64 = 1.0;
+/// Minimum edge measurements for an image-based blur estimate.
+const BLUR_ESTIMATE_MIN_SAMPLES: usize = 20;
+
+/// One measured cross-section.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile {
+    /// Point on the centreline where it was taken (px).
+    pub at: [f32; 2],
+    /// Unit normal.
+    pub normal: [f32; 2],
+    /// Edge positions along the normal (px, relative to `at`).
+    pub left: f32,
+    pub right: f32,
+    /// Peak contrast (relative to skin, sign removed).
+    pub peak: f32,
+    /// Edge spread: σ of a Gaussian edge with the same slope (px), mean of both edges.
+    pub edge_sigma: f32,
+}
+
+impl Profile {
+    /// Raw edge separation (px), before blur correction.
+    pub fn separation(&self) -> f32 {
+        self.right - self.left
+    }
+    /// Centre of the hair (px).
+    pub fn centre(&self) -> [f32; 2] {
+        let c = 0.5 * (self.left + self.right);
+        [self.at[0] + c * self.normal[0], self.at[1] + c * self.normal[1]]
+    }
+}
+
+/// A trace with its raw profiles, before the blur is known.
+#[derive(Debug, Clone)]
+pub struct RawHair {
+    pub trace: Trace,
+    /// Resampled, smoothed centreline (px, 1 px apart).
+    pub path: Vec<[f32; 2]>,
+    /// Measurable profiles.
+    pub profiles: Vec<Profile>,
+    /// Profiles attempted.
+    pub attempted: usize,
+}
+
+/// Resamples a polyline at `step` px along its length.
+pub fn resample(points: &[[f32; 2]], step: f32) -> Vec<[f32; 2]> {
+    if points.len() < 2 {
+        return points.to_vec();
+    }
+    let mut out = vec![points[0]];
+    let mut carry = 0.0f32;
+    for seg in points.windows(2) {
+        let (a, b) = (seg[0], seg[1]);
+        let len = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
+        if len <= 0.0 {
+            continue;
+        }
+        let mut t = step - carry;
+        while t <= len {
+            out.push([a[0] + (b[0] - a[0]) * t / len, a[1] + (b[1] - a[1]) * t / len]);
+            t += step;
+        }
+        carry = len - (t - step);
+    }
+    let last = *points.last().unwrap();
+    let tail = out.last().unwrap();
+    if ((last[0] - tail[0]).powi(2) + (last[1] - tail[1]).powi(2)).sqrt() > 0.25 * step {
+        out.push(last);
+    }
+    out
+}
+
+/// Moving average over ±`k` points, shrinking the window at the ends (ends stay put).
+pub fn smooth(points: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
+    let n = points.len();
+    (0..n)
+        .map(|i| {
+            let r = k.min(i).min(n - 1 - i);
+            let mut s = [0.0f32; 2];
+            for p in &points[i - r..=i + r] {
+                s[0] += p[0];
+                s[1] += p[1];
+            }
+            let c = (2 * r + 1) as f32;
+            [s[0] / c, s[1] / c]
+        })
+        .collect()
+}
+
+/// Unit normal of a path at index i, from the points ±span around it.
+fn normal_at(path: &[[f32; 2]], i: usize, span: usize) -> [f32; 2] {
+    let a = path[i.saturating_sub(span)];
+    let b = path[(i + span).min(path.len() - 1)];
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let l = (dx * dx + dy * dy).sqrt().max(1e-6);
+    [-dy / l, dx / l]
+}
+
+/// Samples the contrast across the hair; `None` when the window leaves the image.
+fn sample_profile(c: &Array2<f32>, at: [f32; 2], n: [f32; 2], half: f32, buf: &mut Vec<f32>) -> bool {
+    let (h, w) = c.dim();
+    let t = [n[1], -n[0]];
+    let reach = half + TANGENT_AVERAGE as f32 + 1.0;
+    if at[0] - reach < 0.0 || at[1] - reach < 0.0 || at[0] + reach > (w - 1) as f32 || at[1] + reach > (h - 1) as f32 {
+        // The window may still be inside if the hair is axis-aligned; check the corners.
+        for sx in [-half, half] {
+            for st in [-(TANGENT_AVERAGE as f32), TANGENT_AVERAGE as f32] {
+                let x = at[0] + sx * n[0] + st * t[0];
+                let y = at[1] + sx * n[1] + st * t[1];
+                if x < 0.0 || y < 0.0 || x > (w - 1) as f32 || y > (h - 1) as f32 {
+                    return false;
+                }
+            }
+        }
+    }
+    let count = (2.0 * half / SAMPLE_STEP_PX).round() as usize + 1;
+    buf.clear();
+    let norm = 1.0 / (2 * TANGENT_AVERAGE + 1) as f32;
+    for k in 0..count {
+        let s = -half + k as f32 * SAMPLE_STEP_PX;
+        let mut acc = 0.0;
+        for j in -TANGENT_AVERAGE..=TANGENT_AVERAGE {
+            let x = at[0] + s * n[0] + j as f32 * t[0];
+            let y = at[1] + s * n[1] + j as f32 * t[1];
+            acc += bilinear(c, x, y);
+        }
+        buf.push(acc * norm);
+    }
+    true
+}
+
+/// Finds the two edges of a hair in a profile `q` (hair positive, baseline 0) sampled at
+/// `SAMPLE_STEP_PX` from `-half`. Returns (left, right, peak, edge_sigma).
+pub fn edges(q: &[f32], half: f32, search_half_width: f32, noise: f32) -> Option<(f32, f32, f32, f32)> {
+    let n = q.len();
+    let pos = |i: f32| -half + i * SAMPLE_STEP_PX;
+    let centre = (n / 2) as isize;
+    let reach = (search_half_width / SAMPLE_STEP_PX).round() as isize;
+    // Peak near the centre.
+    let lo = (centre - reach).max(1) as usize;
+    let hi = ((centre + reach) as usize).min(n - 2);
+    let (mut ip, mut peak) = (centre as usize, f32::MIN);
+    for (i, &v) in q.iter().enumerate().take(hi + 1).skip(lo) {
+        if v > peak {
+            peak = v;
+            ip = i;
+        }
+    }
+    if peak <= PROFILE_MIN_SNR * noise || peak <= 0.0 {
+        return None;
+    }
+    let half_level = 0.5 * peak;
+    let max_dip = (MAX_INNER_DIP_PX / SAMPLE_STEP_PX).round() as usize;
+    // Walk outward from the peak; a stretch below half level longer than a dip is outside.
+    let walk = |dir: isize| -> Option<usize> {
+        let mut i = ip as isize;
+        loop {
+            let j = i + dir;
+            if j < 0 || j >= n as isize {
+                return None;
+            }
+            if q[j as usize] < half_level {
+                // Look ahead: does it come back above half level within a dip?
+                let mut back = false;
+                for k in 1..=max_dip as isize {
+                    let m = j + dir * k;
+                    if m < 0 || m >= n as isize {
+                        break;
+                    }
+                    if q[m as usize] >= half_level {
+                        // Only a dip if it rises well above half again (a shaft, not noise at the shoulder).
+                        back = q[m as usize] >= 0.7 * peak;
+                        if back {
+                            i = m;
+                        }
+                        break;
+                    }
+                }
+                if !back {
+                    return Some(i as usize); // last index at or above half level
+                }
+            } else {
+                i = j;
+            }
+        }
+    };
+    let il = walk(-1)?;
+    let ir = walk(1)?;
+    // Refine each edge to the steepest slope within ±window of the half-level crossing.
+    let win = (1.5f32 / SAMPLE_STEP_PX).round() as usize + 2;
+    let slope = |i: usize| (q[(i + 1).min(n - 1)] - q[i.saturating_sub(1)]) / (2.0 * SAMPLE_STEP_PX);
+    let refine = |i0: usize, sign: f32| -> Option<(f32, f32)> {
+        let a = i0.saturating_sub(win).max(1);
+        let b = (i0 + win).min(n - 2);
+        let (mut best, mut bi) = (f32::MIN, i0);
+        for i in a..=b {
+            let s = sign * slope(i);
+            if s > best {
+                best = s;
+                bi = i;
+            }
+        }
+        if best <= 0.0 || bi <= 1 || bi >= n - 2 {
+            return None;
+        }
+        let (s0, s1, s2) = (sign * slope(bi - 1), best, sign * slope(bi + 1));
+        let den = s0 - 2.0 * s1 + s2;
+        let d = if den < 0.0 { (0.5 * (s0 - s2) / den).clamp(-0.5, 0.5) } else { 0.0 };
+        let gmax = s1 - 0.25 * (s0 - s2) * d;
+        Some((pos(bi as f32 + d), gmax))
+    };
+    let (left, gl) = refine(il, 1.0)?;
+    let (right, gr) = refine(ir, -1.0)?;
+    if right <= left {
+        return None;
+    }
+    // Edge spread of a Gaussian edge with this rise and slope: σ = rise / (slope·√(2π)).
+    let edge_sigma = peak / (0.5 * (gl + gr) * (2.0 * std::f32::consts::PI).sqrt());
+    Some((left, right, peak, edge_sigma))
+}
+
+/// Measures raw profiles along a trace. `blur_guess` (px) sets the window margins.
+pub fn profile_trace(contrast: &Array2<f32>, trace: Trace, blur_guess: f32, max_width_px: f32) -> RawHair {
+    let path = smooth(&resample(&trace.points, 1.0), CENTRELINE_SMOOTH);
+    let width_guess = (2.0 * trace.sigma).min(max_width_px);
+    let half = (width_guess + 4.0 * blur_guess + 4.0).min(max_width_px + 8.0);
+    // Hair positive: dark hairs (polarity +1) have negative contrast.
+    let sign = -(trace.polarity as f32);
+    let spacing = PROFILE_SPACING_PX as usize;
+    let mut profiles = Vec::new();
+    let mut attempted = 0;
+    let mut buf = Vec::new();
+    let mut q = Vec::new();
+    let mut i = spacing / 2;
+    while i < path.len() {
+        attempted += 1;
+        let at = path[i];
+        let n = normal_at(&path, i, 3);
+        if sample_profile(contrast, at, n, half, &mut buf) {
+            // Baseline: median of each outer quarter, linear across.
+            let m = buf.len();
+            let band = (m / 6).max(3);
+            let mut l: Vec<f64> = buf[..band].iter().map(|&v| (sign * v) as f64).collect();
+            let mut r: Vec<f64> = buf[m - band..].iter().map(|&v| (sign * v) as f64).collect();
+            let bl = median(&l) as f32;
+            let br = median(&r) as f32;
+            l.iter_mut().for_each(|v| *v -= bl as f64);
+            r.iter_mut().for_each(|v| *v -= br as f64);
+            let noise = 0.5 * (robust_sd(&l) + robust_sd(&r)) as f32;
+            q.clear();
+            for (k, &v) in buf.iter().enumerate() {
+                let t = k as f32 / (m - 1) as f32;
+                q.push(sign * v - (bl + (br - bl) * t));
+            }
+            if let Some((left, right, peak, edge_sigma)) =
+                edges(&q, half, 0.5 * width_guess + 2.0, noise.max(1e-4))
+            {
+                profiles.push(Profile { at, normal: n, left, right, peak, edge_sigma });
+            }
+        }
+        i += spacing;
+    }
+    RawHair { trace, path, profiles, attempted }
+}
+
+/// Estimates the image's total blur σ (px) from the edges of wide, bar-like profiles.
+/// Returns `None` when there are too few.
+pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
+    let mut v: Vec<f64> = hairs
+        .iter()
+        .flat_map(|h| h.profiles.iter())
+        .filter(|p| (p.separation() / p.edge_sigma) as f64 >= BLUR_ESTIMATE_MIN_RATIO)
+        .map(|p| p.edge_sigma as f64)
+        .collect();
+    if v.len() < BLUR_ESTIMATE_MIN_SAMPLES {
+        return None;
+    }
+    // The sharpest quarter: soft lines (furrows, out-of-focus hairs) only add blur.
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(median(&v[..v.len().div_ceil(2)]))
+}
+
+/// Table of edge separation (in σ units) of a Gaussian-blurred bar, indexed by bar width
+/// in σ units at `TABLE_STEP` spacing.
+const TABLE_STEP: f64 = 0.01;
+const TABLE_MAX: f64 = 12.0;
+
+fn separation_table() -> &'static Vec<f64> {
+    static TABLE: OnceLock<Vec<f64>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let n = (TABLE_MAX / TABLE_STEP) as usize + 1;
+        (0..n).map(|i| bar_edge_separation(i as f64 * TABLE_STEP)).collect()
+    })
+}
+
+/// Distance between the slope extrema of a bar of width `w` blurred by a Gaussian of σ = 1
+/// (both in σ units). Tends to 2 as w → 0 and to w for wide bars: narrow bars look wider.
+pub fn bar_edge_separation(w: f64) -> f64 {
+    let a = 0.5 * w;
+    if a < 1e-6 {
+        return 2.0; // derivative of a Gaussian: extrema at ±σ
+    }
+    // Right edge: zero of d/dx [G(x − a) − G(x + a)] for x ≥ a, by bisection.
+    let f = |x: f64| (x - a) * (-(x - a).powi(2) / 2.0).exp() - (x + a) * (-(x + a).powi(2) / 2.0).exp();
+    let (mut lo, mut hi) = (a, a + 1.5);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if f(mid) < 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    2.0 * 0.5 * (lo + hi)
+}
+
+/// Inverts [`bar_edge_separation`]: the bar width (px) whose blurred edges are `m` px
+/// apart under blur `sigma` px. Separations at or below 2σ map to 0.
+pub fn width_from_separation(m: f64, sigma: f64) -> f64 {
+    if sigma <= 0.0 {
+        return m;
+    }
+    let ms = m / sigma;
+    let t = separation_table();
+    if ms >= t[t.len() - 1] {
+        return m; // beyond the table the correction is below 1e-6 σ
+    }
+    if ms <= t[0] {
+        return 0.0;
+    }
+    let i = t.partition_point(|&v| v < ms);
+    let (a, b) = (t[i - 1], t[i]);
+    let frac = if b > a { (ms - a) / (b - a) } else { 0.0 };
+    ((i - 1) as f64 + frac) * TABLE_STEP * sigma
+}
+
+/// Per-hair figures after blur correction.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub width_px: f64,
+    pub width_sd_px: f64,
+    pub contrast: f64,
+    pub points: Vec<[f64; 2]>,
+    pub length_px: f64,
+    pub profiles: usize,
+    pub flag: Option<String>,
+}
+
+/// Why a trace is not reported as a hair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    TooFewProfiles,
+    TooShort,
+    LowContrast,
+    SoftEdges,
+}
+
+/// Turns raw profiles into a hair's width, spread and centreline under blur `sigma` (px).
+pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured, Rejection> {
+    let n = raw.profiles.len();
+    if n < 3 || (n as f32) < MIN_VALID_SHARE * raw.attempted as f32 {
+        return Err(Rejection::TooFewProfiles);
+    }
+    let sep: Vec<f64> = raw.profiles.iter().map(|p| p.separation() as f64).collect();
+    let spread: Vec<f64> = raw.profiles.iter().map(|p| p.edge_sigma as f64).collect();
+    let contrast = median(&raw.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
+    if contrast < MIN_HAIR_CONTRAST {
+        return Err(Rejection::LowContrast);
+    }
+    let m = median(&sep);
+    let es = median(&spread);
+    if es > SOFT_EDGE_FACTOR * sigma && m / es < SOFT_SHAPE_RATIO {
+        return Err(Rejection::SoftEdges);
+    }
+    let widths: Vec<f64> = sep.iter().map(|&s| width_from_separation(s, sigma)).collect();
+    let width = median(&widths);
+    let mut sd = robust_sd(&widths);
+    let mut flag = None;
+    if width < RESOLVABLE_WIDTH_SIGMAS * sigma {
+        // The profile is dominated by the blur: width and darkness cannot be separated.
+        flag = Some(format!(
+            "narrower than {RESOLVABLE_WIDTH_SIGMAS}x the blur (sigma {sigma:.2} px): width uncertain"
+        ));
+        sd = sd.max(0.5 * sigma);
+    }
+    // Centreline through the measured centres, in path order.
+    let centres: Vec<[f32; 2]> = raw.profiles.iter().map(|p| p.centre()).collect();
+    let mut pts: Vec<[f32; 2]> = Vec::with_capacity(centres.len() + 2);
+    pts.push(raw.path[0]);
+    pts.extend(smooth(&centres, 1));
+    pts.push(*raw.path.last().unwrap());
+    let length = crate::trace::polyline_length(&pts) as f64;
+    if length < min_length_px {
+        return Err(Rejection::TooShort);
+    }
+    Ok(Measured {
+        width_px: width,
+        width_sd_px: sd,
+        contrast,
+        points: pts.iter().map(|p| [p[0] as f64, p[1] as f64]).collect(),
+        length_px: length,
+        profiles: n,
+        flag,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Naive blurred-bar profile by numeric integration, σ = 1.
+    fn naive_blurred_bar(x: f64, w: f64) -> f64 {
+        let mut s = 0.0;
+        let steps = 4000;
+        let dx = w / steps as f64;
+        for i in 0..steps {
+            let u = -w / 2.0 + (i as f64 + 0.5) * dx;
+            s += (-(x - u).powi(2) / 2.0).exp() * dx;
+        }
+        s / (2.0 * std::f64::consts::PI).sqrt()
+    }
+
+    #[test]
+    fn edge_separation_matches_naive_slope_maximum() {
+        for &w in &[0.5, 1.5, 2.5, 4.0, 8.0] {
+            // Naive: steepest descent of the numerically blurred bar on a fine grid.
+            let (mut best, mut bx) = (0.0, 0.0);
+            let mut x = 0.0;
+            while x < w / 2.0 + 3.0 {
+                let g = naive_blurred_bar(x, w) - naive_blurred_bar(x + 1e-3, w);
+                if g > best {
+                    best = g;
+                    bx = x + 0.5e-3;
+                }
+                x += 1e-3;
+            }
+            let m = bar_edge_separation(w);
+            assert!((m - 2.0 * bx).abs() < 5e-3, "w {w}: {m} vs {}", 2.0 * bx);
+        }
+        assert!((bar_edge_separation(0.0) - 2.0).abs() < 1e-6);
+        assert!((bar_edge_separation(10.0) - 10.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn width_inversion_round_trips() {
+        for &sigma in &[0.7, 1.0, 1.6] {
+            for &w in &[1.0, 2.0, 3.0, 5.0, 9.0, 20.0] {
+                let m = bar_edge_separation(w / sigma) * sigma;
+                let back = width_from_separation(m, sigma);
+                assert!((back - w).abs() < 0.01 * sigma + 1e-9, "sigma {sigma}, w {w}: {back}");
+            }
+        }
+    }
+
+    #[test]
+    fn resample_and_smooth_keep_geometry() {
+        let pts = vec![[0.0, 0.0], [10.0, 0.0], [10.0, 5.0]];
+        let r = resample(&pts, 1.0);
+        assert_eq!(r.len(), 16);
+        for p in r.windows(2) {
+            let d = ((p[1][0] - p[0][0]).powi(2) + (p[1][1] - p[0][1]).powi(2)).sqrt();
+            assert!(d <= 1.0 + 1e-4);
+        }
+        let s = smooth(&r, 2);
+        assert_eq!(s[0], r[0]);
+        assert_eq!(*s.last().unwrap(), *r.last().unwrap());
+    }
+
+    /// A sampled blurred-bar profile (σ = `s`) with a medulla dip in the middle.
+    fn profile(w: f32, s: f32, half: f32, medulla: bool) -> Vec<f32> {
+        let n = (2.0 * half / SAMPLE_STEP_PX).round() as usize + 1;
+        (0..n)
+            .map(|k| {
+                let x = (-half + k as f32 * SAMPLE_STEP_PX) as f64;
+                let mut v = 0.4 * naive_blurred_bar(x / s as f64, (w / s) as f64);
+                if medulla {
+                    v -= 0.2 * naive_blurred_bar(x / s as f64, (0.25 * w / s) as f64);
+                }
+                v as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn edges_of_bars_with_and_without_medulla() {
+        for &(w, medulla) in &[(4.0f32, false), (10.0, false), (16.0, true), (24.0, true)] {
+            let q = profile(w, 1.0, w + 8.0, medulla);
+            let (l, r, peak, es) = edges(&q, w + 8.0, 0.5 * w + 2.0, 1e-3).expect("edges");
+            let m = (r - l) as f64;
+            let back = width_from_separation(m, 1.0);
+            assert!((back - w as f64).abs() < 0.1, "w {w} medulla {medulla}: m {m} -> {back}");
+            assert!(peak > 0.3);
+            if w >= 10.0 {
+                assert!((es - 1.0).abs() < 0.15, "edge sigma {es}");
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Shared helpers for integration tests: render hairs of known width, run the binary.
+#![allow(dead_code)]
+
+use image::{Rgb, RgbImage};
+use ndarray::Array2;
+use trichometer::enhance::gaussian_blur;
+
+/// A straight hair for [`render`]: a line through `centre` at `angle_deg`, `width_px` wide,
+/// `length_px` long; `transmission` < 1 is darker than skin, > 1 lighter.
+#[derive(Clone, Copy, Debug)]
+pub struct Bar {
+    pub centre: [f64; 2],
+    pub angle_deg: f64,
+    pub width_px: f64,
+    pub length_px: f64,
+    pub transmission: f64,
+}
+
+/// Renders bars on skin of linear level `skin` with 4×4 supersampling, Gaussian blur
+/// `blur` px and deterministic pseudo-noise of standard deviation `noise` (linear light),
+/// encoded as 8-bit sRGB.
+pub fn render(w: usize, h: usize, bars: &[Bar], skin: f32, blur: f32, noise: f32) -> RgbImage {
+    const SS: usize = 4;
+    let mut lin = Array2::<f32>::from_elem((h, w), skin);
+    for b in bars {
+        let (s, c) = b.angle_deg.to_radians().sin_cos();
+        for y in 0..h {
+            for x in 0..w {
+                let mut cover = 0.0;
+                for j in 0..SS {
+                    for i in 0..SS {
+                        let px = x as f64 - 0.5 + (i as f64 + 0.5) / SS as f64 - b.centre[0];
+                        let py = y as f64 - 0.5 + (j as f64 + 0.5) / SS as f64 - b.centre[1];
+                        let along = px * c + py * s;
+                        let across = -px * s + py * c;
+                        if across.abs() <= b.width_px / 2.0 && along.abs() <= b.length_px / 2.0 {
+                            cover += 1.0;
+                        }
+                    }
+                }
+                let f = cover / (SS * SS) as f64;
+                if f > 0.0 {
+                    let v = lin[[y, x]] as f64;
+                    lin[[y, x]] = (v * (1.0 - f) + v * b.transmission * f) as f32;
+                }
+            }
+        }
+    }
+    let lin = gaussian_blur(&lin, blur);
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut gauss = move || {
+        // Sum of 4 uniforms: close enough to normal for test noise.
+        let mut acc = 0.0f32;
+        for _ in 0..4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            acc += (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+        }
+        acc * (12.0f32 / 4.0).sqrt()
+    };
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let v = (lin[[y as usize, x as usize]] + noise * gauss()).clamp(0.0, 1.0);
+        let e = if v <= 0.003_130_8 { 12.92 * v } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
+        let b = (e * 255.0).round() as u8;
+        Rgb([b, b, b])
+    })
+}
