@@ -143,6 +143,18 @@ pub fn thin(mask: &mut Array2<bool>) {
     }
 }
 
+fn neighbour_count(mask: &Array2<bool>, x: usize, y: usize) -> usize {
+    let (h, w) = mask.dim();
+    NEIGHBOURS
+        .iter()
+        .filter(|(dx, dy)| {
+            let nx = x as isize + dx;
+            let ny = y as isize + dy;
+            nx >= 0 && ny >= 0 && nx < w as isize && ny < h as isize && mask[[ny as usize, nx as usize]]
+        })
+        .count()
+}
+
 /// Number of separate groups of set pixels around (x, y), going round the 8 neighbours:
 /// 1 at a line's end, 2 along a line (even a staircase), 3 or more at a junction.
 fn neighbour_groups(mask: &Array2<bool>, x: usize, y: usize) -> usize {
@@ -174,6 +186,20 @@ pub fn chains(mask: &Array2<bool>) -> Vec<Vec<(usize, usize)>> {
         .collect();
     for &(x, y) in &junctions {
         m[[y, x]] = false;
+    }
+    // Pixels touching a junction that still touch three others would bridge its arms
+    // diagonally: remove them with it.
+    for &(x, y) in &junctions {
+        for (dx, dy) in NEIGHBOURS {
+            let (nx, ny) = (x as isize + dx, y as isize + dy);
+            if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
+                continue;
+            }
+            let (nx, ny) = (nx as usize, ny as usize);
+            if mask[[ny, nx]] && neighbour_count(mask, nx, ny) >= 3 {
+                m[[ny, nx]] = false;
+            }
+        }
     }
     let mut seen = Array2::from_elem((h, w), false);
     let mut out = Vec::new();
@@ -462,8 +488,8 @@ mod tests {
             "...#....",
         ]);
         let c = chains(&m);
-        // Junction pixel removed: four arms (the walk may keep pixels next to the junction).
-        assert!(c.len() >= 3, "{c:?}");
+        // Junction removed: four separate arms.
+        assert_eq!(c.len(), 4, "{c:?}");
         for ch in &c {
             for p in ch.windows(2) {
                 let dx = (p[0].0 as isize - p[1].0 as isize).abs();
