@@ -228,11 +228,19 @@ pub fn line_response(d: &Derivs) -> (f32, [f32; 2]) {
     let disc = (0.25 * (d.xx - d.yy) * (d.xx - d.yy) + d.xy * d.xy).sqrt();
     let l1 = half_tr + disc;
     let l2 = half_tr - disc;
-    let (ln, lt) = if l1.abs() >= l2.abs() { (l1, l2) } else { (l2, l1) };
+    let (ln, lt) = if l1.abs() >= l2.abs() {
+        (l1, l2)
+    } else {
+        (l2, l1)
+    };
     // Eigenvector of ln: (xy, ln − xx) or (ln − yy, xy), whichever is better conditioned.
     let (ax, ay) = (d.xy, ln - d.xx);
     let (bx, by) = (ln - d.yy, d.xy);
-    let (mut nx, mut ny) = if ax * ax + ay * ay >= bx * bx + by * by { (ax, ay) } else { (bx, by) };
+    let (mut nx, mut ny) = if ax * ax + ay * ay >= bx * bx + by * by {
+        (ax, ay)
+    } else {
+        (bx, by)
+    };
     let norm = (nx * nx + ny * ny).sqrt();
     if norm > 0.0 {
         nx /= norm;
@@ -323,11 +331,25 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
                 // Sub-pixel centre along the normal (Steger): t = −(g·n)/(nᵀHn).
                 let gn = dv.gx * n[0] + dv.gy * n[1];
                 let hnn = dv.xx * n[0] * n[0] + 2.0 * dv.xy * n[0] * n[1] + dv.yy * n[1] * n[1];
-                offset[[y, x]] = if hnn.abs() > 1e-12 { -gn / hnn } else { f32::INFINITY };
+                offset[[y, x]] = if hnn.abs() > 1e-12 {
+                    -gn / hnn
+                } else {
+                    f32::INFINITY
+                };
             }
         }
     }
-    RidgeMap { contrast, strength, snr, scale: scale_idx, polarity, normal, offset, scales, noise }
+    RidgeMap {
+        contrast,
+        strength,
+        snr,
+        scale: scale_idx,
+        polarity,
+        normal,
+        offset,
+        scales,
+        noise,
+    }
 }
 
 /// Robust noise level of a response map: 1.4826 × median |r| over a subsample
@@ -372,7 +394,8 @@ fn derivs_bilinear(b: &Array2<f32>, u: f32, v: f32, f: f32) -> Derivs {
     let d01 = derivs_at(b, x0, y1);
     let d11 = derivs_at(b, x1, y1);
     let mix = |g: fn(&Derivs) -> f32| {
-        (1.0 - ty) * ((1.0 - tx) * g(&d00) + tx * g(&d10)) + ty * ((1.0 - tx) * g(&d01) + tx * g(&d11))
+        (1.0 - ty) * ((1.0 - tx) * g(&d00) + tx * g(&d10))
+            + ty * ((1.0 - tx) * g(&d01) + tx * g(&d11))
     };
     Derivs {
         gx: mix(|d| d.gx) / f,
@@ -424,18 +447,38 @@ mod tests {
     #[test]
     fn line_response_signs_and_normal() {
         // A vertical dark valley: curvature across x is positive.
-        let d = Derivs { xx: 2.0, yy: 0.0, xy: 0.0, ..Default::default() };
+        let d = Derivs {
+            xx: 2.0,
+            yy: 0.0,
+            xy: 0.0,
+            ..Default::default()
+        };
         let (r, n) = line_response(&d);
         assert!(r > 1.9 && n[0].abs() > 0.99);
         // A light horizontal ridge.
-        let d = Derivs { xx: 0.0, yy: -3.0, xy: 0.0, ..Default::default() };
+        let d = Derivs {
+            xx: 0.0,
+            yy: -3.0,
+            xy: 0.0,
+            ..Default::default()
+        };
         let (r, n) = line_response(&d);
         assert!(r < -2.9 && n[1].abs() > 0.99);
         // A blob: equal eigenvalues give nothing.
-        let d = Derivs { xx: 1.0, yy: 1.0, xy: 0.0, ..Default::default() };
+        let d = Derivs {
+            xx: 1.0,
+            yy: 1.0,
+            xy: 0.0,
+            ..Default::default()
+        };
         assert_eq!(line_response(&d).0, 0.0);
         // A diagonal valley.
-        let d = Derivs { xx: 1.0, yy: 1.0, xy: 1.0, ..Default::default() };
+        let d = Derivs {
+            xx: 1.0,
+            yy: 1.0,
+            xy: 1.0,
+            ..Default::default()
+        };
         let (r, n) = line_response(&d);
         assert!(r > 1.9);
         assert!((n[0].abs() - n[1].abs()).abs() < 1e-5);
@@ -457,7 +500,11 @@ mod tests {
             let lo = (x as f32 - 0.5).max(cx - width_px / 2.0);
             let hi = (x as f32 + 0.5).min(cx + width_px / 2.0);
             let cover = (hi - lo).max(0.0);
-            let k = if dark { 1.0 - contrast * cover } else { 1.0 + contrast * cover };
+            let k = if dark {
+                1.0 - contrast * cover
+            } else {
+                1.0 + contrast * cover
+            };
             0.3 * k
         })
     }
@@ -478,9 +525,15 @@ mod tests {
             assert!((bx as f32 - 80.3).abs() <= 1.0, "width {wpx}: peak at {bx}");
             assert_eq!(m.polarity[[row, bx]], if dark { 1 } else { -1 });
             // Scale-normalised: the response is about 0.48 × contrast for every width.
-            assert!(best > 0.3 * 0.3 && best < 0.6 * 0.3, "width {wpx}: strength {best}");
+            assert!(
+                best > 0.3 * 0.3 && best < 0.6 * 0.3,
+                "width {wpx}: strength {best}"
+            );
             let sigma = m.scales[m.scale[[row, bx]] as usize];
-            assert!(sigma >= wpx / 4.0 && sigma <= wpx.max(2.0), "width {wpx}: sigma {sigma}");
+            assert!(
+                sigma >= wpx / 4.0 && sigma <= wpx.max(2.0),
+                "width {wpx}: sigma {sigma}"
+            );
             assert!(m.normal[[row, bx]][0].abs() > 0.95);
         }
     }

@@ -10,13 +10,15 @@
 //! the normals) → [`report`] (typed results, rows, JSON). [`batch`] runs many images in
 //! parallel and [`output`] writes the report folder.
 
-pub mod load;
+pub mod batch;
 pub mod enhance;
-pub mod trace;
+pub mod load;
 pub mod measure;
+pub mod output;
 pub mod report;
 pub mod settings;
 pub mod stats;
+pub mod trace;
 pub mod truth;
 
 pub use report::{Hair, ImageAnalysis, ImageReport, Polarity, DISCLAIMER};
@@ -44,7 +46,10 @@ pub fn analyze(image: &DynamicImage, settings: &Settings) -> Result<ImageAnalysi
 }
 
 /// Analyses linear-light luminance, shape (height, width), values in [0, 1].
-pub fn analyze_luminance(lum: &Array2<f32>, settings: &Settings) -> Result<ImageAnalysis, AnalysisError> {
+pub fn analyze_luminance(
+    lum: &Array2<f32>,
+    settings: &Settings,
+) -> Result<ImageAnalysis, AnalysisError> {
     check_settings(settings)?;
     let (h, w) = lum.dim();
     if h == 0 || w == 0 {
@@ -56,7 +61,14 @@ pub fn analyze_luminance(lum: &Array2<f32>, settings: &Settings) -> Result<Image
     let max_w = settings.max_width_px as f32;
     let raws: Vec<measure::RawHair> = traces
         .into_iter()
-        .map(|t| measure::profile_trace(&ridge.contrast, t, measure::DEFAULT_BLUR_SIGMA as f32, max_w))
+        .map(|t| {
+            measure::profile_trace(
+                &ridge.contrast,
+                t,
+                measure::DEFAULT_BLUR_SIGMA as f32,
+                max_w,
+            )
+        })
         .collect();
     if std::env::var_os("TRICHOMETER_DEBUG").is_some() {
         for r in &raws {
@@ -64,9 +76,22 @@ pub fn analyze_luminance(lum: &Array2<f32>, settings: &Settings) -> Result<Image
             let es: Vec<f64> = r.profiles.iter().map(|p| p.edge_sigma as f64).collect();
             eprintln!(
                 "trace pol {} sigma {:.2} pts {} path {} profiles {}/{} sep {:.3} es {:.3}",
-                r.trace.polarity, r.trace.sigma, r.trace.points.len(), r.path.len(), r.profiles.len(), r.attempted,
-                if seps.is_empty() { f64::NAN } else { stats::median(&seps) },
-                if es.is_empty() { f64::NAN } else { stats::median(&es) }
+                r.trace.polarity,
+                r.trace.sigma,
+                r.trace.points.len(),
+                r.path.len(),
+                r.profiles.len(),
+                r.attempted,
+                if seps.is_empty() {
+                    f64::NAN
+                } else {
+                    stats::median(&seps)
+                },
+                if es.is_empty() {
+                    f64::NAN
+                } else {
+                    stats::median(&es)
+                }
             );
         }
     }
@@ -96,7 +121,11 @@ pub fn analyze_luminance(lum: &Array2<f32>, settings: &Settings) -> Result<Image
                 width_px: m.width_px,
                 width_sd_px: m.width_sd_px,
                 length_px: m.length_px,
-                polarity: if raw.trace.polarity > 0 { Polarity::Dark } else { Polarity::Light },
+                polarity: if raw.trace.polarity > 0 {
+                    Polarity::Dark
+                } else {
+                    Polarity::Light
+                },
                 contrast: m.contrast,
                 profiles: m.profiles,
                 flag: m.flag,
@@ -119,13 +148,21 @@ pub fn analyze_luminance(lum: &Array2<f32>, settings: &Settings) -> Result<Image
             ));
         }
     }
-    Ok(ImageAnalysis { width_px: w as u32, height_px: h as u32, blur_sigma_px: blur, hairs, warnings })
+    Ok(ImageAnalysis {
+        width_px: w as u32,
+        height_px: h as u32,
+        blur_sigma_px: blur,
+        hairs,
+        warnings,
+    })
 }
 
 fn check_settings(s: &Settings) -> Result<(), AnalysisError> {
     if let Some(u) = s.um_per_px {
         if !(u.is_finite() && u > 0.0) {
-            return Err(AnalysisError::Settings(format!("um_per_px must be > 0, got {u}")));
+            return Err(AnalysisError::Settings(format!(
+                "um_per_px must be > 0, got {u}"
+            )));
         }
     }
     if !(s.thin_um > 0.0 && s.terminal_um > s.thin_um) {
@@ -135,7 +172,9 @@ fn check_settings(s: &Settings) -> Result<(), AnalysisError> {
         )));
     }
     if !(s.max_width_px >= 2.0 && s.min_length_px >= 0.0) {
-        return Err(AnalysisError::Settings("max_width_px must be >= 2 and min_length_px >= 0".into()));
+        return Err(AnalysisError::Settings(
+            "max_width_px must be >= 2 and min_length_px >= 0".into(),
+        ));
     }
     Ok(())
 }

@@ -58,18 +58,31 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, LoadError> 
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| LoadError::Decode(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(LoadError::UnknownFormat);
+    match reader.format() {
+        None => return Err(LoadError::UnknownFormat),
+        Some(image::ImageFormat::Jpeg) if !jpeg_has_end(bytes) => {
+            // The decoder would fill the missing part with grey and "succeed".
+            return Err(LoadError::Decode(
+                "truncated JPEG (no end-of-image marker)".into(),
+            ));
+        }
+        _ => {}
     }
     let mut decoder = reader.into_decoder().map_err(decode_error)?;
     let (width, height) = decoder.dimensions();
     if (width as u64) * (height as u64) > max_pixels {
-        return Err(LoadError::TooLarge { width, height, limit: max_pixels });
+        return Err(LoadError::TooLarge {
+            width,
+            height,
+            limit: max_pixels,
+        });
     }
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_pixels.saturating_mul(ALLOC_BYTES_PER_PIXEL));
     decoder.set_limits(limits).map_err(decode_error)?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     img.apply_orientation(orientation);
     if img.width() == 0 || img.height() == 0 {
@@ -77,6 +90,16 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, LoadError> 
     }
     Ok(img)
 }
+
+/// Whether a JPEG stream ends with its end-of-image marker (FF D9) within its last bytes.
+/// Entropy-coded data stuffs every FF with 00, so FF D9 only occurs as the marker.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(JPEG_TAIL_BYTES)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+/// Trailing bytes searched for the JPEG end marker (some writers pad after it).
+const JPEG_TAIL_BYTES: usize = 4096;
 
 fn decode_error(e: image::ImageError) -> LoadError {
     match e {
@@ -105,8 +128,11 @@ pub fn linear_luminance(img: &DynamicImage) -> Array2<f32> {
     match img {
         DynamicImage::ImageLuma8(g) => {
             let lut = srgb_lut();
-            Array2::from_shape_vec((h, w), g.as_raw().iter().map(|&v| lut[v as usize]).collect())
-                .expect("shape matches buffer")
+            Array2::from_shape_vec(
+                (h, w),
+                g.as_raw().iter().map(|&v| lut[v as usize]).collect(),
+            )
+            .expect("shape matches buffer")
         }
         DynamicImage::ImageRgb8(rgb) => rgb8_luminance(rgb.as_raw(), 3, w, h),
         DynamicImage::ImageRgba8(rgba) => rgb8_luminance(rgba.as_raw(), 4, w, h),
@@ -140,7 +166,9 @@ fn rgb8_luminance(raw: &[u8], channels: usize, w: usize, h: usize) -> Array2<f32
     let data = raw
         .chunks_exact(channels)
         .map(|p| {
-            LUMA[0] * lut[p[0] as usize] + LUMA[1] * lut[p[1] as usize] + LUMA[2] * lut[p[2] as usize]
+            LUMA[0] * lut[p[0] as usize]
+                + LUMA[1] * lut[p[1] as usize]
+                + LUMA[2] * lut[p[2] as usize]
         })
         .collect();
     Array2::from_shape_vec((h, w), data).expect("shape matches buffer")
@@ -168,7 +196,11 @@ mod tests {
         for (x, y) in a.iter().zip(b.iter()) {
             assert!((x - y).abs() < 1e-5);
         }
-        let rgb16 = image::ImageBuffer::<image::Rgb<u16>, _>::from_pixel(4, 3, image::Rgb([32896, 32896, 32896]));
+        let rgb16 = image::ImageBuffer::<image::Rgb<u16>, _>::from_pixel(
+            4,
+            3,
+            image::Rgb([32896, 32896, 32896]),
+        );
         let c = linear_luminance(&DynamicImage::ImageRgb16(rgb16));
         assert!((c[[0, 0]] - a[[0, 0]]).abs() < 1e-4);
     }
@@ -176,7 +208,10 @@ mod tests {
     #[test]
     fn decode_rejects_garbage_and_empty() {
         assert!(matches!(decode(b"", 100), Err(LoadError::EmptyFile)));
-        assert!(matches!(decode(b"hello, this is text", 100), Err(LoadError::UnknownFormat)));
+        assert!(matches!(
+            decode(b"hello, this is text", 100),
+            Err(LoadError::UnknownFormat)
+        ));
         // A JPEG header followed by nothing.
         let e = decode(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 16], 1000).unwrap_err();
         assert!(matches!(e, LoadError::Decode(_)), "{e:?}");
@@ -186,7 +221,8 @@ mod tests {
     fn decode_enforces_pixel_limit() {
         let img = DynamicImage::ImageLuma8(image::GrayImage::new(50, 40));
         let mut buf = Vec::new();
-        img.write_to(&mut Cursor::new(&mut buf), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut buf), image::ImageFormat::Png)
+            .unwrap();
         assert!(decode(&buf, 2000).is_ok());
         let e = decode(&buf, 1999).unwrap_err();
         assert!(e.to_string().contains("50x40"), "{e}");

@@ -1,1 +1,151 @@
-fn main() {}
+//! The `trichometer` binary: parses flags, runs the library, writes the report folder and
+//! prints progress and a summary. All analysis lives in the library.
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use cli::{AnalyzeArgs, Cli, Command};
+use trichometer::batch::{self, BatchOptions};
+use trichometer::output::ReportWriter;
+use trichometer::{Settings, DISCLAIMER};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(args) => analyze(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "trichometer",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!(
+                "trichometer: error: {}",
+                format!("{e:#}").replace('\n', " ")
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
+    if args.terminal_um <= args.thin_um {
+        anyhow::bail!(
+            "--terminal-um ({}) must be above --thin-um ({})",
+            args.terminal_um,
+            args.thin_um
+        );
+    }
+    let settings = Settings {
+        um_per_px: args.um_per_px,
+        thin_um: args.thin_um,
+        terminal_um: args.terminal_um,
+        min_length_px: args.min_length_px,
+        ..Settings::default()
+    };
+    let opts = BatchOptions {
+        jobs: args.jobs.map(|j| j as usize).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }),
+        max_pixels: (args.max_megapixels * 1e6) as u64,
+    };
+    let inputs = batch::discover(&args.inputs);
+    let mut writer = ReportWriter::create(&args.out, &settings)?;
+    let scale_source = if settings.um_per_px.is_some() {
+        "flag"
+    } else {
+        "none"
+    };
+    if settings.um_per_px.is_none() && !args.quiet {
+        eprintln!(
+            "trichometer: warning: no scale given (--um-per-px): widths are measured in pixels only and every \
+             micrometre column is left empty"
+        );
+    }
+    let progress = if !args.quiet && std::io::stderr().is_terminal() && inputs.len() > 1 {
+        let pb =
+            ProgressBar::with_draw_target(Some(inputs.len() as u64), ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} images ({per_sec}, eta {eta}) {msg}")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let stop = AtomicBool::new(false);
+    let mut write_error = None;
+    let handed = batch::run(
+        &inputs,
+        opts.jobs,
+        &stop,
+        |input| batch::analyze_file(input, &settings, scale_source, opts.max_pixels),
+        |i, report| {
+            if report.row.status != "ok" {
+                progress.suspend(|| {
+                    eprintln!("trichometer: {}: {}", report.row.image, report.row.error)
+                });
+            }
+            if write_error.is_none() {
+                if let Err(e) = writer.add(&inputs[i], &report) {
+                    write_error = Some(e);
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            progress.inc(1);
+        },
+    );
+    progress.finish_and_clear();
+    if let Some(e) = write_error {
+        return Err(e.context("writing the reports failed"));
+    }
+    let summary = writer.finish(inputs.len() - handed)?;
+    if !args.quiet {
+        let thin = match (summary.pooled.thin_fraction, settings.um_per_px) {
+            (Some(f), Some(_)) => format!(
+                "pooled thin fraction {:.1}% (< {} µm)",
+                100.0 * f,
+                settings.thin_um
+            ),
+            _ => "no thin fraction (no scale)".to_string(),
+        };
+        let unit = &summary.unit;
+        let mean = summary
+            .pooled
+            .mean
+            .map(|m| format!(", mean width {m:.2} {unit}"))
+            .unwrap_or_default();
+        eprintln!(
+            "Analysed {} image(s): {} ok, {} failed; {} hairs measured{mean}; {thin}. Reports in {}/ \
+             (images.csv, hairs.csv, images/, summary.json).",
+            summary.images,
+            summary.images_ok,
+            summary.images_failed,
+            summary.hairs,
+            args.out.display()
+        );
+        eprintln!("{DISCLAIMER}");
+    }
+    Ok(if summary.images_failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

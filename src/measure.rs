@@ -68,7 +68,10 @@ impl Profile {
     /// Centre of the hair (px).
     pub fn centre(&self) -> [f32; 2] {
         let c = 0.5 * (self.left + self.right);
-        [self.at[0] + c * self.normal[0], self.at[1] + c * self.normal[1]]
+        [
+            self.at[0] + c * self.normal[0],
+            self.at[1] + c * self.normal[1],
+        ]
     }
 }
 
@@ -99,7 +102,10 @@ pub fn resample(points: &[[f32; 2]], step: f32) -> Vec<[f32; 2]> {
         }
         let mut t = step - carry;
         while t <= len {
-            out.push([a[0] + (b[0] - a[0]) * t / len, a[1] + (b[1] - a[1]) * t / len]);
+            out.push([
+                a[0] + (b[0] - a[0]) * t / len,
+                a[1] + (b[1] - a[1]) * t / len,
+            ]);
             t += step;
         }
         carry = len - (t - step);
@@ -139,11 +145,21 @@ fn normal_at(path: &[[f32; 2]], i: usize, span: usize) -> [f32; 2] {
 }
 
 /// Samples the contrast across the hair; `None` when the window leaves the image.
-fn sample_profile(c: &Array2<f32>, at: [f32; 2], n: [f32; 2], half: f32, buf: &mut Vec<f32>) -> bool {
+fn sample_profile(
+    c: &Array2<f32>,
+    at: [f32; 2],
+    n: [f32; 2],
+    half: f32,
+    buf: &mut Vec<f32>,
+) -> bool {
     let (h, w) = c.dim();
     let t = [n[1], -n[0]];
     let reach = half + TANGENT_AVERAGE as f32 + 1.0;
-    if at[0] - reach < 0.0 || at[1] - reach < 0.0 || at[0] + reach > (w - 1) as f32 || at[1] + reach > (h - 1) as f32 {
+    if at[0] - reach < 0.0
+        || at[1] - reach < 0.0
+        || at[0] + reach > (w - 1) as f32
+        || at[1] + reach > (h - 1) as f32
+    {
         // The window may still be inside if the hair is axis-aligned; check the corners.
         for sx in [-half, half] {
             for st in [-(TANGENT_AVERAGE as f32), TANGENT_AVERAGE as f32] {
@@ -173,7 +189,12 @@ fn sample_profile(c: &Array2<f32>, at: [f32; 2], n: [f32; 2], half: f32, buf: &m
 
 /// Finds the two edges of a hair in a profile `q` (hair positive, baseline 0) sampled at
 /// `SAMPLE_STEP_PX` from `-half`. Returns (left, right, peak, edge_sigma).
-pub fn edges(q: &[f32], half: f32, search_half_width: f32, noise: f32) -> Option<(f32, f32, f32, f32)> {
+pub fn edges(
+    q: &[f32],
+    half: f32,
+    search_half_width: f32,
+    noise: f32,
+) -> Option<(f32, f32, f32, f32)> {
     let n = q.len();
     let pos = |i: f32| -half + i * SAMPLE_STEP_PX;
     let centre = (n / 2) as isize;
@@ -230,7 +251,8 @@ pub fn edges(q: &[f32], half: f32, search_half_width: f32, noise: f32) -> Option
     let ir = walk(1)?;
     // Refine each edge to the steepest slope within ±window of the half-level crossing.
     let win = (1.5f32 / SAMPLE_STEP_PX).round() as usize + 2;
-    let slope = |i: usize| (q[(i + 1).min(n - 1)] - q[i.saturating_sub(1)]) / (2.0 * SAMPLE_STEP_PX);
+    let slope =
+        |i: usize| (q[(i + 1).min(n - 1)] - q[i.saturating_sub(1)]) / (2.0 * SAMPLE_STEP_PX);
     let refine = |i0: usize, sign: f32| -> Option<(f32, f32)> {
         let a = i0.saturating_sub(win).max(1);
         let b = (i0 + win).min(n - 2);
@@ -247,7 +269,11 @@ pub fn edges(q: &[f32], half: f32, search_half_width: f32, noise: f32) -> Option
         }
         let (s0, s1, s2) = (sign * slope(bi - 1), best, sign * slope(bi + 1));
         let den = s0 - 2.0 * s1 + s2;
-        let d = if den < 0.0 { (0.5 * (s0 - s2) / den).clamp(-0.5, 0.5) } else { 0.0 };
+        let d = if den < 0.0 {
+            (0.5 * (s0 - s2) / den).clamp(-0.5, 0.5)
+        } else {
+            0.0
+        };
         let gmax = s1 - 0.25 * (s0 - s2) * d;
         Some((pos(bi as f32 + d), gmax))
     };
@@ -262,7 +288,12 @@ pub fn edges(q: &[f32], half: f32, search_half_width: f32, noise: f32) -> Option
 }
 
 /// Measures raw profiles along a trace. `blur_guess` (px) sets the window margins.
-pub fn profile_trace(contrast: &Array2<f32>, trace: Trace, blur_guess: f32, max_width_px: f32) -> RawHair {
+pub fn profile_trace(
+    contrast: &Array2<f32>,
+    trace: Trace,
+    blur_guess: f32,
+    max_width_px: f32,
+) -> RawHair {
     let path = smooth(&resample(&trace.points, 1.0), CENTRELINE_SMOOTH);
     let width_guess = (2.0 * trace.sigma).min(max_width_px);
     let half = (width_guess + 4.0 * blur_guess + 4.0).min(max_width_px + 8.0);
@@ -297,12 +328,24 @@ pub fn profile_trace(contrast: &Array2<f32>, trace: Trace, blur_guess: f32, max_
             if let Some((left, right, peak, edge_sigma)) =
                 edges(&q, half, 0.5 * width_guess + 2.0, noise.max(1e-4))
             {
-                profiles.push(Profile { at, normal: n, left, right, peak, edge_sigma });
+                profiles.push(Profile {
+                    at,
+                    normal: n,
+                    left,
+                    right,
+                    peak,
+                    edge_sigma,
+                });
             }
         }
         i += spacing;
     }
-    RawHair { trace, path, profiles, attempted }
+    RawHair {
+        trace,
+        path,
+        profiles,
+        attempted,
+    }
 }
 
 /// Estimates the image's total blur σ (px) from the edges of wide, bar-like profiles.
@@ -331,7 +374,9 @@ fn separation_table() -> &'static Vec<f64> {
     static TABLE: OnceLock<Vec<f64>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let n = (TABLE_MAX / TABLE_STEP) as usize + 1;
-        (0..n).map(|i| bar_edge_separation(i as f64 * TABLE_STEP)).collect()
+        (0..n)
+            .map(|i| bar_edge_separation(i as f64 * TABLE_STEP))
+            .collect()
     })
 }
 
@@ -343,7 +388,9 @@ pub fn bar_edge_separation(w: f64) -> f64 {
         return 2.0; // derivative of a Gaussian: extrema at ±σ
     }
     // Right edge: zero of d/dx [G(x − a) − G(x + a)] for x ≥ a, by bisection.
-    let f = |x: f64| (x - a) * (-(x - a).powi(2) / 2.0).exp() - (x + a) * (-(x + a).powi(2) / 2.0).exp();
+    let f = |x: f64| {
+        (x - a) * (-(x - a).powi(2) / 2.0).exp() - (x + a) * (-(x + a).powi(2) / 2.0).exp()
+    };
     let (mut lo, mut hi) = (a, a + 1.5);
     for _ in 0..60 {
         let mid = 0.5 * (lo + hi);
@@ -405,7 +452,12 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
     }
     let sep: Vec<f64> = raw.profiles.iter().map(|p| p.separation() as f64).collect();
     let spread: Vec<f64> = raw.profiles.iter().map(|p| p.edge_sigma as f64).collect();
-    let contrast = median(&raw.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
+    let contrast = median(
+        &raw.profiles
+            .iter()
+            .map(|p| p.peak as f64)
+            .collect::<Vec<_>>(),
+    );
     if contrast < MIN_HAIR_CONTRAST {
         return Err(Rejection::LowContrast);
     }
@@ -414,7 +466,10 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
     if es > SOFT_EDGE_FACTOR * sigma && m / es < SOFT_SHAPE_RATIO {
         return Err(Rejection::SoftEdges);
     }
-    let widths: Vec<f64> = sep.iter().map(|&s| width_from_separation(s, sigma)).collect();
+    let widths: Vec<f64> = sep
+        .iter()
+        .map(|&s| width_from_separation(s, sigma))
+        .collect();
     let width = median(&widths);
     let mut sd = robust_sd(&widths);
     let mut flag = None;
@@ -489,7 +544,10 @@ mod tests {
             for &w in &[1.0, 2.0, 3.0, 5.0, 9.0, 20.0] {
                 let m = bar_edge_separation(w / sigma) * sigma;
                 let back = width_from_separation(m, sigma);
-                assert!((back - w).abs() < 0.01 * sigma + 1e-9, "sigma {sigma}, w {w}: {back}");
+                assert!(
+                    (back - w).abs() < 0.01 * sigma + 1e-9,
+                    "sigma {sigma}, w {w}: {back}"
+                );
             }
         }
     }
@@ -530,7 +588,10 @@ mod tests {
             let (l, r, peak, es) = edges(&q, w + 8.0, 0.5 * w + 2.0, 1e-3).expect("edges");
             let m = (r - l) as f64;
             let back = width_from_separation(m, 1.0);
-            assert!((back - w as f64).abs() < 0.1, "w {w} medulla {medulla}: m {m} -> {back}");
+            assert!(
+                (back - w as f64).abs() < 0.1,
+                "w {w} medulla {medulla}: m {m} -> {back}"
+            );
             assert!(peak > 0.3);
             if w >= 10.0 {
                 assert!((es - 1.0).abs() < 0.15, "edge sigma {es}");

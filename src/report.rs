@@ -177,7 +177,11 @@ impl ImageReport {
                         contrast: round_to(h.contrast, 4),
                         flag: h.flag.clone().unwrap_or_default(),
                     },
-                    points: h.points.iter().map(|p| [round_to(p[0], 2), round_to(p[1], 2)]).collect(),
+                    points: h
+                        .points
+                        .iter()
+                        .map(|p| [round_to(p[0], 2), round_to(p[1], 2)])
+                        .collect(),
                 }
             })
             .collect();
@@ -187,7 +191,10 @@ impl ImageReport {
             Some(s) => {
                 let w: Vec<f64> = px.iter().map(|p| p * s).collect();
                 (
-                    Some(WidthSummary::of(&w, Some((settings.thin_um, settings.terminal_um)))),
+                    Some(WidthSummary::of(
+                        &w,
+                        Some((settings.thin_um, settings.terminal_um)),
+                    )),
                     Histogram::of(&w, HISTOGRAM_BIN_UM, settings.terminal_um * 2.0, "um"),
                 )
             }
@@ -231,7 +238,13 @@ impl ImageReport {
     }
 
     /// Report of an image that could not be analysed.
-    pub fn failed(image: &str, error: &str, settings: &Settings, scale_source: &str, sha256: &str) -> ImageReport {
+    pub fn failed(
+        image: &str,
+        error: &str,
+        settings: &Settings,
+        scale_source: &str,
+        sha256: &str,
+    ) -> ImageReport {
         ImageReport {
             tool: TOOL_VERSION.to_string(),
             disclaimer: DISCLAIMER.to_string(),

@@ -83,16 +83,28 @@ mod tests {
     #[test]
     fn class_limits_are_half_open() {
         assert_eq!(HairClass::of_width_um(29.99, 30.0, 60.0), HairClass::Thin);
-        assert_eq!(HairClass::of_width_um(30.0, 30.0, 60.0), HairClass::Intermediate);
-        assert_eq!(HairClass::of_width_um(59.9, 30.0, 60.0), HairClass::Intermediate);
-        assert_eq!(HairClass::of_width_um(60.0, 30.0, 60.0), HairClass::Terminal);
+        assert_eq!(
+            HairClass::of_width_um(30.0, 30.0, 60.0),
+            HairClass::Intermediate
+        );
+        assert_eq!(
+            HairClass::of_width_um(59.9, 30.0, 60.0),
+            HairClass::Intermediate
+        );
+        assert_eq!(
+            HairClass::of_width_um(60.0, 30.0, 60.0),
+            HairClass::Terminal
+        );
     }
 
     #[test]
     fn no_scale_no_class() {
         let s = Settings::default();
         assert_eq!(s.class_of_px(10.0), None);
-        let s = Settings { um_per_px: Some(4.0), ..Settings::default() };
+        let s = Settings {
+            um_per_px: Some(4.0),
+            ..Settings::default()
+        };
         assert_eq!(s.class_of_px(10.0), Some(HairClass::Intermediate));
     }
 }

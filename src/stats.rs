@@ -27,7 +27,10 @@ impl WidthSummary {
     /// (`(thin_um, terminal_um)`), which means `widths` are in µm.
     pub fn of(widths: &[f64], limits_um: Option<(f64, f64)>) -> WidthSummary {
         let n = widths.len();
-        let mut s = WidthSummary { count: n, ..Default::default() };
+        let mut s = WidthSummary {
+            count: n,
+            ..Default::default()
+        };
         if n == 0 {
             if limits_um.is_some() {
                 s.thin_count = Some(0);

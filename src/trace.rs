@@ -56,7 +56,16 @@ fn centre_mask(m: &RidgeMap) -> Array2<bool> {
     })
 }
 
-const NEIGHBOURS: [(isize, isize); 8] = [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)];
+const NEIGHBOURS: [(isize, isize); 8] = [
+    (-1, -1),
+    (0, -1),
+    (1, -1),
+    (-1, 0),
+    (1, 0),
+    (-1, 1),
+    (0, 1),
+    (1, 1),
+];
 
 /// Keeps the 8-connected groups of same-polarity centre pixels that reach `SNR_HIGH`.
 fn hysteresis(m: &RidgeMap, mask: &Array2<bool>) -> Array2<bool> {
@@ -150,7 +159,11 @@ fn neighbour_count(mask: &Array2<bool>, x: usize, y: usize) -> usize {
         .filter(|(dx, dy)| {
             let nx = x as isize + dx;
             let ny = y as isize + dy;
-            nx >= 0 && ny >= 0 && nx < w as isize && ny < h as isize && mask[[ny as usize, nx as usize]]
+            nx >= 0
+                && ny >= 0
+                && nx < w as isize
+                && ny < h as isize
+                && mask[[ny as usize, nx as usize]]
         })
         .count()
 }
@@ -158,7 +171,16 @@ fn neighbour_count(mask: &Array2<bool>, x: usize, y: usize) -> usize {
 /// Number of separate groups of set pixels around (x, y), going round the 8 neighbours:
 /// 1 at a line's end, 2 along a line (even a staircase), 3 or more at a junction.
 fn neighbour_groups(mask: &Array2<bool>, x: usize, y: usize) -> usize {
-    const RING: [(isize, isize); 8] = [(0, -1), (1, -1), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1)];
+    const RING: [(isize, isize); 8] = [
+        (0, -1),
+        (1, -1),
+        (1, 0),
+        (1, 1),
+        (0, 1),
+        (-1, 1),
+        (-1, 0),
+        (-1, -1),
+    ];
     let (h, w) = mask.dim();
     let at = |k: usize| {
         let (dx, dy) = RING[k % 8];
@@ -210,7 +232,16 @@ pub fn chains(mask: &Array2<bool>) -> Vec<Vec<(usize, usize)>> {
         loop {
             let mut next = None;
             // Prefer 4-neighbours so a staircase is walked pixel by pixel.
-            for (dx, dy) in [(0, -1), (-1, 0), (1, 0), (0, 1), (-1, -1), (1, -1), (-1, 1), (1, 1)] {
+            for (dx, dy) in [
+                (0, -1),
+                (-1, 0),
+                (1, 0),
+                (0, 1),
+                (-1, -1),
+                (1, -1),
+                (-1, 1),
+                (1, 1),
+            ] {
                 let nx = cur.0 as isize + dx;
                 let ny = cur.1 as isize + dy;
                 if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
@@ -258,11 +289,20 @@ struct End {
 fn end_of(points: &[[f32; 2]], chain: usize, at_start: bool) -> End {
     let n = points.len();
     let k = END_DIRECTION_SPAN.min(n - 1);
-    let (tip, inner) = if at_start { (points[0], points[k]) } else { (points[n - 1], points[n - 1 - k]) };
+    let (tip, inner) = if at_start {
+        (points[0], points[k])
+    } else {
+        (points[n - 1], points[n - 1 - k])
+    };
     let mut d = [tip[0] - inner[0], tip[1] - inner[1]];
     let l = (d[0] * d[0] + d[1] * d[1]).sqrt().max(1e-6);
     d = [d[0] / l, d[1] / l];
-    End { chain, at_start, pos: tip, dir: d }
+    End {
+        chain,
+        at_start,
+        pos: tip,
+        dir: d,
+    }
 }
 
 fn angle_deg(a: [f32; 2], b: [f32; 2]) -> f32 {
@@ -297,14 +337,18 @@ fn join(pieces: Vec<Trace>) -> Vec<Trace> {
     let cell = (JOIN_GAP_SIGMAS * max_sigma + JOIN_GAP_BASE_PX).max(8.0);
     let mut grid: std::collections::HashMap<(i32, i32), Vec<usize>> = Default::default();
     for (i, e) in ends.iter().enumerate() {
-        grid.entry(((e.pos[0] / cell) as i32, (e.pos[1] / cell) as i32)).or_default().push(i);
+        grid.entry(((e.pos[0] / cell) as i32, (e.pos[1] / cell) as i32))
+            .or_default()
+            .push(i);
     }
     let mut cands: Vec<(f32, usize, usize)> = Vec::new();
     for (i, a) in ends.iter().enumerate() {
         let (cx, cy) = ((a.pos[0] / cell) as i32, (a.pos[1] / cell) as i32);
         for gy in cy - 1..=cy + 1 {
             for gx in cx - 1..=cx + 1 {
-                let Some(list) = grid.get(&(gx, gy)) else { continue };
+                let Some(list) = grid.get(&(gx, gy)) else {
+                    continue;
+                };
                 for &j in list {
                     if j <= i || ends[j].chain == a.chain {
                         continue;
@@ -330,7 +374,9 @@ fn join(pieces: Vec<Trace>) -> Vec<Trace> {
                     }
                     if dist > 2.0 {
                         let u = [v[0] / dist, v[1] / dist];
-                        if angle_deg(a.dir, u) > JOIN_MAX_ANGLE_DEG || angle_deg(b.dir, [-u[0], -u[1]]) > JOIN_MAX_ANGLE_DEG {
+                        if angle_deg(a.dir, u) > JOIN_MAX_ANGLE_DEG
+                            || angle_deg(b.dir, [-u[0], -u[1]]) > JOIN_MAX_ANGLE_DEG
+                        {
                             continue;
                         }
                     }
@@ -348,7 +394,10 @@ fn join(pieces: Vec<Trace>) -> Vec<Trace> {
         if used[i] || used[j] {
             continue;
         }
-        let (ri, rj) = (find(&mut parent, ends[i].chain), find(&mut parent, ends[j].chain));
+        let (ri, rj) = (
+            find(&mut parent, ends[i].chain),
+            find(&mut parent, ends[j].chain),
+        );
         if ri == rj {
             continue; // would close a loop
         }
@@ -380,7 +429,11 @@ fn join(pieces: Vec<Trace>) -> Vec<Trace> {
             }
             sigmas.push((t.sigma, t.points.len()));
             // The other end of this chain, and where it links.
-            let other = if ends[e].at_start { 2 * chain + 1 } else { 2 * chain };
+            let other = if ends[e].at_start {
+                2 * chain + 1
+            } else {
+                2 * chain
+            };
             match link[other] {
                 Some(next) => e = next,
                 None => break,
@@ -397,7 +450,11 @@ fn join(pieces: Vec<Trace>) -> Vec<Trace> {
                 break;
             }
         }
-        out.push(Trace { points, polarity: pieces[c].polarity, sigma });
+        out.push(Trace {
+            points,
+            polarity: pieces[c].polarity,
+            sigma,
+        });
     }
     out
 }
@@ -429,14 +486,21 @@ pub fn trace(m: &RidgeMap) -> Vec<Trace> {
                     [x as f32 + t * n[0], y as f32 + t * n[1]]
                 })
                 .collect();
-            let mut sig: Vec<f32> = c.iter().map(|&(x, y)| m.scales[m.scale[[y, x]] as usize]).collect();
+            let mut sig: Vec<f32> = c
+                .iter()
+                .map(|&(x, y)| m.scales[m.scale[[y, x]] as usize])
+                .collect();
             let mid = sig.len() / 2;
             let sigma = *sig.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1;
             let mut votes = 0i32;
             for &(x, y) in &c {
                 votes += m.polarity[[y, x]] as i32;
             }
-            Trace { points, polarity: if votes >= 0 { 1 } else { -1 }, sigma }
+            Trace {
+                points,
+                polarity: if votes >= 0 { 1 } else { -1 },
+                sigma,
+            }
         })
         .collect();
     join(pieces)
@@ -480,12 +544,7 @@ mod tests {
     #[test]
     fn chains_are_cut_at_junctions_and_ordered() {
         let m = mask_from(&[
-            "...#....",
-            "...#....",
-            "...#....",
-            "########",
-            "...#....",
-            "...#....",
+            "...#....", "...#....", "...#....", "########", "...#....", "...#....",
         ]);
         let c = chains(&m);
         // Junction removed: four separate arms.
@@ -504,10 +563,17 @@ mod tests {
         let points = (0..=n)
             .map(|i| {
                 let t = i as f32 / n as f32;
-                [from[0] + t * (to[0] - from[0]), from[1] + t * (to[1] - from[1])]
+                [
+                    from[0] + t * (to[0] - from[0]),
+                    from[1] + t * (to[1] - from[1]),
+                ]
             })
             .collect();
-        Trace { points, polarity: 1, sigma }
+        Trace {
+            points,
+            polarity: 1,
+            sigma,
+        }
     }
 
     #[test]
@@ -525,7 +591,10 @@ mod tests {
             let a = t.points[0];
             let b = *t.points.last().unwrap();
             // Each joined hair runs straight through: ends on opposite sides.
-            assert!((a[0] - b[0]).abs() > 90.0 || (a[1] - b[1]).abs() > 90.0, "{a:?} {b:?}");
+            assert!(
+                (a[0] - b[0]).abs() > 90.0 || (a[1] - b[1]).abs() > 90.0,
+                "{a:?} {b:?}"
+            );
         }
     }
 

@@ -61,8 +61,65 @@ pub fn render(w: usize, h: usize, bars: &[Bar], skin: f32, blur: f32, noise: f32
     };
     RgbImage::from_fn(w as u32, h as u32, |x, y| {
         let v = (lin[[y as usize, x as usize]] + noise * gauss()).clamp(0.0, 1.0);
-        let e = if v <= 0.003_130_8 { 12.92 * v } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
+        let e = if v <= 0.003_130_8 {
+            12.92 * v
+        } else {
+            1.055 * v.powf(1.0 / 2.4) - 0.055
+        };
         let b = (e * 255.0).round() as u8;
         Rgb([b, b, b])
     })
+}
+
+/// A small test image with a few hairs of known width (px): 3, 6 and 10 px, dark, plus
+/// one light 5 px hair, on 320x240 skin.
+pub fn sample_image(seed: u64) -> RgbImage {
+    let s = seed as f64;
+    let bars = [
+        Bar {
+            centre: [160.0 + s, 60.0],
+            angle_deg: 8.0 + s,
+            width_px: 3.0,
+            length_px: 260.0,
+            transmission: 0.35,
+        },
+        Bar {
+            centre: [150.0, 120.0 + s],
+            angle_deg: 95.0,
+            width_px: 6.0,
+            length_px: 200.0,
+            transmission: 0.25,
+        },
+        Bar {
+            centre: [170.0, 180.0],
+            angle_deg: 170.0 - s,
+            width_px: 10.0,
+            length_px: 250.0,
+            transmission: 0.2,
+        },
+        Bar {
+            centre: [60.0, 120.0],
+            angle_deg: 60.0,
+            width_px: 5.0,
+            length_px: 150.0,
+            transmission: 1.5,
+        },
+    ];
+    render(320, 240, &bars, 0.35, 1.0, 0.004)
+}
+
+/// Path to the built binary.
+pub fn bin() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("trichometer").expect("binary built")
+}
+
+/// Reads a CSV file into header + rows of strings.
+pub fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).expect("csv opens");
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
 }

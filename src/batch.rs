@@ -1,0 +1,296 @@
+//! Many images: find the inputs, analyse them on a pool of workers, hand the reports back
+//! in path order as they finish. Memory is bounded by the number of workers: each image is
+//! decoded, analysed and dropped inside its worker, and results are reordered in a window
+//! no wider than the work in flight.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use crate::load::{self, LoadError};
+use crate::report::ImageReport;
+use crate::settings::Settings;
+
+/// File extensions analysed when walking folders (compared case-insensitively).
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp", "webp"];
+
+/// One image to analyse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// Where to read it.
+    pub path: PathBuf,
+    /// The path as given or walked, `/`-separated: the `image` column.
+    pub name: String,
+    /// Relative path of its JSON report under `images/` (without `.json`).
+    pub report_rel: String,
+    /// A problem found while listing it (e.g. an unreadable folder entry).
+    pub problem: Option<String>,
+}
+
+/// Whether a file name has one of the [`IMAGE_EXTENSIONS`].
+pub fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+        .unwrap_or(false)
+}
+
+/// `/`-separated display form of a path (lossy for names that are not UTF-8).
+pub fn display_path(p: &Path) -> String {
+    let s = p.to_string_lossy().into_owned();
+    if std::path::MAIN_SEPARATOR == '\\' {
+        s.replace('\\', "/")
+    } else {
+        s
+    }
+}
+
+/// Lists the images under `inputs`: files as given, folders walked recursively (following
+/// links, loops reported) for files with an image extension. Sorted by name, duplicates
+/// removed; each gets a report path that stays inside the output folder and is unique.
+pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
+    let mut found: Vec<(PathBuf, String, Option<String>)> = Vec::new();
+    for root in inputs {
+        if root.is_dir() {
+            for entry in walkdir::WalkDir::new(root)
+                .follow_links(true)
+                .sort_by_file_name()
+            {
+                match entry {
+                    Ok(e) => {
+                        if e.file_type().is_file() && has_image_extension(e.path()) {
+                            found.push((e.path().to_path_buf(), display_path(e.path()), None));
+                        }
+                    }
+                    Err(err) => {
+                        let p = err
+                            .path()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_else(|| root.clone());
+                        if err.loop_ancestor().is_some() {
+                            continue; // a symlink loop: its contents are walked once already
+                        }
+                        let why = crate::report::one_line(&format!("cannot list: {err}"));
+                        if has_image_extension(&p) || p.is_dir() {
+                            found.push((p.clone(), display_path(&p), Some(why)));
+                        }
+                    }
+                }
+            }
+        } else {
+            let problem = if root.exists() {
+                None
+            } else {
+                Some("no such file or folder".to_string())
+            };
+            found.push((root.clone(), display_path(root), problem));
+        }
+    }
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found.dedup_by(|a, b| a.1 == b.1);
+    let mut used = std::collections::HashSet::new();
+    found
+        .into_iter()
+        .map(|(path, name, problem)| {
+            let base = safe_relative(&path);
+            let mut rel = base.clone();
+            let mut k = 2;
+            while !used.insert(rel.to_lowercase()) {
+                rel = format!("{base}~{k}");
+                k += 1;
+            }
+            Input {
+                path,
+                name,
+                report_rel: rel,
+                problem,
+            }
+        })
+        .collect()
+}
+
+/// A relative path that cannot leave the folder it is joined to: root and prefix dropped,
+/// `.` skipped, `..` turned into `__`.
+pub fn safe_relative(p: &Path) -> String {
+    let parts: Vec<String> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::ParentDir => Some("__".to_string()),
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        "image".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// How to run a batch.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// Worker threads (≥ 1).
+    pub jobs: usize,
+    /// Largest image accepted, in pixels.
+    pub max_pixels: u64,
+}
+
+/// Analyses one input file into its report; never panics (a panic becomes the error).
+pub fn analyze_file(
+    input: &Input,
+    settings: &Settings,
+    scale_source: &str,
+    max_pixels: u64,
+) -> ImageReport {
+    if let Some(p) = &input.problem {
+        return ImageReport::failed(&input.name, p, settings, scale_source, "");
+    }
+    let bytes = match load::read_file(&input.path) {
+        Ok(b) => b,
+        Err(e) => {
+            return ImageReport::failed(
+                &input.name,
+                &read_error(&e, &input.path),
+                settings,
+                scale_source,
+                "",
+            )
+        }
+    };
+    let sha = bytes.sha256.clone();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let img = load::decode(&bytes.bytes, max_pixels).map_err(|e| e.to_string())?;
+        drop(bytes);
+        crate::analyze(&img, settings).map_err(|e| e.to_string())
+    }));
+    match outcome {
+        Ok(Ok(analysis)) => {
+            ImageReport::from_analysis(&input.name, &analysis, settings, scale_source, &sha)
+        }
+        Ok(Err(e)) => ImageReport::failed(&input.name, &e, settings, scale_source, &sha),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            ImageReport::failed(
+                &input.name,
+                &format!("internal error while analysing (panic: {msg})"),
+                settings,
+                scale_source,
+                &sha,
+            )
+        }
+    }
+}
+
+fn read_error(e: &LoadError, path: &Path) -> String {
+    match e {
+        LoadError::Read(io) if path.is_dir() => format!("is a folder, not an image ({io})"),
+        other => other.to_string(),
+    }
+}
+
+/// Runs `work` over `inputs` on `jobs` threads and calls `done(index, report)` on the
+/// calling thread in input order, each as soon as it and all before it are finished.
+/// Stops starting new images when `stop` becomes true; returns how many were handed over.
+pub fn run<W, D>(inputs: &[Input], jobs: usize, stop: &AtomicBool, work: W, mut done: D) -> usize
+where
+    W: Fn(&Input) -> ImageReport + Sync,
+    D: FnMut(usize, ImageReport),
+{
+    let jobs = jobs.max(1);
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, ImageReport)>();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .expect("thread pool");
+    let mut handed = 0usize;
+    pool.in_place_scope(|scope| {
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let (next, work) = (&next, &work);
+            scope.spawn(move |_| loop {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= inputs.len() {
+                    break;
+                }
+                if tx.send((i, work(&inputs[i]))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending: BTreeMap<usize, ImageReport> = BTreeMap::new();
+        for (i, r) in rx.iter() {
+            pending.insert(i, r);
+            while let Some(r) = pending.remove(&handed) {
+                done(handed, r);
+                handed += 1;
+            }
+        }
+    });
+    handed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_relative_never_escapes() {
+        assert_eq!(safe_relative(Path::new("/abs/a.png")), "abs/a.png");
+        assert_eq!(safe_relative(Path::new("../x/./b.jpg")), "__/x/b.jpg");
+        assert_eq!(safe_relative(Path::new("..")), "__");
+        assert_eq!(safe_relative(Path::new("/")), "image");
+    }
+
+    #[test]
+    fn extensions_case_insensitive() {
+        assert!(has_image_extension(Path::new("a/B.JPG")));
+        assert!(has_image_extension(Path::new("c.TiFf")));
+        assert!(!has_image_extension(Path::new("notes.txt")));
+        assert!(!has_image_extension(Path::new("png")));
+    }
+
+    #[test]
+    fn run_hands_results_over_in_order_for_any_job_count() {
+        let inputs: Vec<Input> = (0..40)
+            .map(|i| Input {
+                path: PathBuf::from(format!("{i}")),
+                name: format!("{i:03}"),
+                report_rel: String::new(),
+                problem: None,
+            })
+            .collect();
+        for jobs in [1, 2, 5] {
+            let mut seen = Vec::new();
+            let stop = AtomicBool::new(false);
+            let n = run(
+                &inputs,
+                jobs,
+                &stop,
+                |inp| {
+                    // Uneven work so threads finish out of order.
+                    let k: u64 = inp.name.parse().unwrap();
+                    std::thread::sleep(std::time::Duration::from_micros((k * 7919) % 2000));
+                    ImageReport::failed(&inp.name, "x", &Settings::default(), "none", "")
+                },
+                |i, r| seen.push((i, r.row.image)),
+            );
+            assert_eq!(n, 40);
+            for (k, (i, name)) in seen.iter().enumerate() {
+                assert_eq!(*i, k);
+                assert_eq!(name, &format!("{k:03}"));
+            }
+        }
+    }
+}
