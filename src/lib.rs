@@ -14,6 +14,7 @@ pub mod settings;
 pub mod stats;
 pub mod truth;
 pub mod report;
+pub mod validate;
 
 pub use report::{Hair, ImageAnalysis, ImageReport, Polarity, DISCLAIMER};
 pub use settings::{HairClass, Settings};
