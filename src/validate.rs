@@ -309,6 +309,9 @@ impl BlandAltman {
 pub struct ImageScore {
     /// The truth's `image`.
     pub image: String,
+    /// Where the truth file is, relative to the truth folder, with the image's name
+    /// (tells apart truth images of the same name in different folders).
+    pub truth_location: String,
     /// The matching report's `image`, if any.
     pub report: Option<String>,
     /// `ok`, `missing` (no report) or `error` (report failed).
@@ -665,9 +668,14 @@ fn validate_phantoms(
         let cands: Vec<usize> = (0..reports.len())
             .filter(|&ri| ends_with(&reports[ri].comps, &tc))
             .collect();
-        if cands.len() > 1 {
+        let mut scores: Vec<usize> = cands
+            .iter()
+            .map(|&ri| common_tail(&reports[ri].comps, &t.location))
+            .collect();
+        scores.sort_unstable_by(|a, b| b.cmp(a));
+        if scores.len() > 1 && scores[0] == scores[1] {
             warnings.push(format!(
-                "{} reports match truth image {}; the one sharing most of its path is used",
+                "{} reports match truth image {} equally well; the first by path is used",
                 cands.len(),
                 t.truth.image
             ));
@@ -691,10 +699,12 @@ fn validate_phantoms(
         .zip(t_of.par_iter())
         .map(|(t, ri)| {
             let rep = ri.map(|ri| &reports[ri].report);
-            match rep {
+            let mut e = match rep {
                 Some(r) if r.row.status == "ok" => eval_image(&t.truth, r, opts),
                 _ => unscored_image(&t.truth, rep, opts),
-            }
+            };
+            e.score.truth_location = t.location.join("/");
+            e
         })
         .collect();
 
@@ -1057,6 +1067,7 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
     let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
     let score = ImageScore {
         image: truth.image.clone(),
+        truth_location: String::new(),
         report: Some(rep.row.image.clone()),
         status: "ok".into(),
         truth_hairs: counted,
@@ -1275,7 +1286,15 @@ fn dist_to_polyline(p: [f64; 2], pts: &[[f64; 2]]) -> f64 {
 
 fn f(v: Option<f64>, digits: usize) -> String {
     match v {
-        Some(x) if x.is_finite() => format!("{x:.digits$}"),
+        Some(x) if x.is_finite() => {
+            let t = format!("{x:.digits$}");
+            // No "-0.000" for values that round to zero.
+            if t.starts_with('-') && t[1..].chars().all(|c| c == '0' || c == '.') {
+                t[1..].to_string()
+            } else {
+                t
+            }
+        }
         _ => "-".to_string(),
     }
 }
@@ -1287,7 +1306,7 @@ fn pct(v: Option<f64>) -> String {
 fn recall_line(out: &mut String, name: &str, r: &Recall) {
     let _ = writeln!(
         out,
-        "  {name:<14} {:>7}  ({} of {})",
+        "  {name:<16} {:>7}  ({} of {})",
         pct(r.recall),
         r.recalled,
         r.n
@@ -1348,13 +1367,13 @@ impl Validation {
             );
         }
         recall_line(&mut o, "all", &self.recall.overall);
-        recall_line(
-            &mut o,
-            &format!("thin <{}um", self.options.thin_um),
-            &self.recall.thin,
-        );
         for c in &self.recall.by_class {
-            recall_line(&mut o, &c.name, &c.recall);
+            let name = match c.name.as_str() {
+                "thin" => format!("thin <{}um", self.options.thin_um),
+                "terminal" => format!("terminal >={}um", self.options.terminal_um),
+                n => n.to_string(),
+            };
+            recall_line(&mut o, &name, &c.recall);
         }
         if let Some(lp) = &self.length_precision {
             let _ = writeln!(
@@ -1424,7 +1443,7 @@ impl Validation {
                 let _ = writeln!(
                     o,
                     "  {:<28} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                    s.image,
+                    s.truth_location,
                     s.status,
                     pct(s.recall),
                     pct(s.length_precision),
@@ -1782,6 +1801,7 @@ mod tests {
                 recall: Some(0.6)
             }
         );
+        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
         assert!(v.to_text().contains("missing: phantom_0004.jpg"));
     }
 
@@ -1847,5 +1867,75 @@ mod tests {
         let bad = td.path().join("bad.csv");
         std::fs::write(&bad, "image,x,y\na.jpg,1,2\n").unwrap();
         assert!(validate(&bad, &rdir, &ValidateOptions::default()).is_err());
+    }
+
+    #[test]
+    fn report_without_scale_scores_in_px() {
+        let t1 = truth1();
+        let mut a = analysis_from_truth(&t1);
+        a.hairs.iter_mut().for_each(|h| h.width_px -= 0.25);
+        let r =
+            ImageReport::from_analysis("phantom_0001.jpg", &a, &Settings::default(), "none", "");
+        let v = run(&[t1], &[r]);
+        assert_eq!(v.bland_altman.unit, "px");
+        close(v.bland_altman.bias, -0.25, 1e-12);
+        assert_eq!(v.width_error.all_um.n, 0);
+        let s = &v.per_image[0];
+        assert_eq!(s.thin_fraction_error_pp, None);
+        assert_eq!(s.mean_um_error, None);
+        close(s.cv_error.map(f64::abs), 0.0, 0.05); // widths moved, cv too
+                                                    // Classes still come from the truth.
+        assert_eq!(v.recall.thin.n, 1);
+        assert_eq!(v.width_error.by_class[2].stats.n, 1);
+    }
+
+    #[test]
+    fn centreline_offsets_within_tolerance_match() {
+        let t1 = truth1();
+        // The horizontal 5 px hair has tol 3.5 px: 1.5 px off still matches.
+        let r = report_with(&t1, "phantom_0001.jpg", |a| {
+            a.hairs[0].points.iter_mut().for_each(|p| p[1] += 1.5);
+        });
+        let v = run(std::slice::from_ref(&t1), &[r]);
+        assert_eq!(v.recall.overall.recalled, 3);
+        close(v.length_precision.unwrap().precision, 1.0, 1e-12);
+        // 5 px off it lies on nothing but the crossing hair's band: unmatched.
+        let r = report_with(&t1, "phantom_0001.jpg", |a| {
+            a.hairs[0].points.iter_mut().for_each(|p| p[1] += 5.0);
+        });
+        let v = run(&[t1], &[r]);
+        assert_eq!(v.recall.overall.recalled, 2);
+        assert_eq!(v.recall.thin.recalled, 0);
+        assert_eq!(v.width_error.all.n, 2);
+        // Only the 13 px within 6 px (tol of the 10 px hair) of x = 100 lie on a hair.
+        close(v.length_precision.unwrap().precision, 343.0 / 530.0, 1e-9);
+    }
+
+    #[test]
+    fn dense_image_is_fast() {
+        // 200 hairs of 300-700 px in a 1920x1080 frame, crossing each other.
+        let hairs: Vec<TruthHair> = (0..200)
+            .map(|i| {
+                let f = i as f64;
+                let a = [(f * 37.0) % 1900.0, (f * 53.0) % 1000.0];
+                let ang = f * 0.7;
+                let len = 300.0 + (f * 13.0) % 400.0;
+                let b = [a[0] + len * ang.cos(), a[1] + len * ang.sin()];
+                hair(i, a, b, 2.0 + (f * 7.0) % 30.0)
+            })
+            .collect();
+        let t = image("dense.jpg", hairs);
+        let r = report_from_truth(&t, "dense.jpg");
+        let start = std::time::Instant::now();
+        let v = run(&[t], &[r]);
+        let secs = start.elapsed().as_secs_f64();
+        assert!(secs < 5.0, "{secs} s");
+        // Crossing hairs may steal a little, but nearly everything is found.
+        assert!(
+            v.recall.overall.recall.unwrap() > 0.95,
+            "{:?}",
+            v.recall.overall
+        );
+        close(v.length_precision.unwrap().precision, 1.0, 1e-12);
     }
 }
