@@ -31,7 +31,8 @@
 //!   does not). When several reports match, the one sharing the most trailing
 //!   components with the truth file's own location wins. Truth images without a report,
 //!   and those whose report has status `error`, count with all their hairs unrecalled
-//!   and are listed. Report images without truth are listed and not scored.
+//!   and are listed. Report images without truth are listed and not scored. JSON files
+//!   under `REPORT/images/` that are not per-image reports are skipped with a warning.
 //! * **Hairs.** Both centrelines are resampled at ≤ 1 px steps, each point carrying half
 //!   of its two neighbouring steps as its length. A report point *lies on* a truth hair
 //!   when its distance to that hair's polyline is ≤ tol = max(2 px, 0.5 × truth
@@ -42,7 +43,8 @@
 //!   a matching report piece make up ≥ 50% of its visible length. Only truth hairs with
 //!   `length_px ≥ min_length_px` count for recall and for the per-image truth count.
 //!   Classes (thin / intermediate / terminal) are those of the truth width in µm under
-//!   the `thin_um` / `terminal_um` limits of [`ValidateOptions`].
+//!   the `thin_um` / `terminal_um` limits of [`ValidateOptions`]. Recall is also split
+//!   into light (grey/white) and dark truth hairs.
 //! * **Length precision** = report centreline length lying on any truth hair / total
 //!   report centreline length (centreline lengths from the report's `points`).
 //! * **Width error.** One pair per truth hair that has at least one matching piece
@@ -56,7 +58,8 @@
 //!   recomputed from its hairs' `width_um` with `thin_um`; the truth's from its
 //!   `summary`, recomputed from its hairs when `thin_um` is not 30), cv error, mean-width
 //!   error (µm), and hair-count error (report `hair_count` − truth hairs with
-//!   `length_px ≥ min_length_px`, also in %), with medians of their absolute values.
+//!   `length_px ≥ min_length_px`, also in %), with medians of their absolute values
+//!   and their signed means over scored images.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -163,6 +166,9 @@ pub struct RecallFigures {
     pub thin: Recall,
     /// `thin`, `intermediate`, `terminal` (by truth µm).
     pub by_class: Vec<NamedRecall>,
+    /// Phantoms: truth hairs lighter than the skin (grey/white), and darker ones.
+    pub light: Recall,
+    pub dark: Recall,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -347,6 +353,11 @@ pub struct ImageErrorSummary {
     pub median_abs_mean_um_error: Option<f64>,
     pub median_abs_count_error: Option<f64>,
     pub median_abs_count_error_pct: Option<f64>,
+    /// Signed means over the same images (a systematic shift shows here).
+    pub mean_thin_fraction_error_pp: Option<f64>,
+    pub mean_cv_error: Option<f64>,
+    pub mean_mean_um_error: Option<f64>,
+    pub mean_count_error_pct: Option<f64>,
 }
 
 /// Scores the report folder `report_dir` against `truth`: a folder of `*.truth.json`
@@ -355,7 +366,7 @@ pub fn validate(truth: &Path, report_dir: &Path, opts: &ValidateOptions) -> Resu
     if !(opts.min_length_px >= 0.0 && opts.thin_um > 0.0 && opts.terminal_um >= opts.thin_um) {
         bail!("invalid validate options: {opts:?}");
     }
-    let reports = load_reports(report_dir)?;
+    let (reports, load_warnings) = load_reports(report_dir)?;
     let is_csv = truth.is_file()
         && truth
             .extension()
@@ -366,6 +377,7 @@ pub fn validate(truth: &Path, report_dir: &Path, opts: &ValidateOptions) -> Resu
         let truths = load_truths(truth)?;
         validate_phantoms(&truths, &reports, opts)
     };
+    v.warnings.splice(0..0, load_warnings);
     v.truth = truth.display().to_string();
     v.report_dir = report_dir.display().to_string();
     Ok(v)
@@ -424,7 +436,9 @@ struct LoadedReport {
     comps: Vec<String>,
 }
 
-fn load_reports(report_dir: &Path) -> Result<Vec<LoadedReport>> {
+/// The per-image reports under `report_dir/images`, and warnings about JSON files there
+/// that are not per-image reports (skipped).
+fn load_reports(report_dir: &Path) -> Result<(Vec<LoadedReport>, Vec<String>)> {
     let dir = report_dir.join("images");
     if !dir.is_dir() {
         bail!(
@@ -439,17 +453,32 @@ fn load_reports(report_dir: &Path) -> Result<Vec<LoadedReport>> {
         .map(|e| e.into_path())
         .collect();
     files.sort();
-    files
+    let loaded: Vec<std::result::Result<LoadedReport, String>> = files
         .par_iter()
         .map(|f| {
             let text =
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            let report: ImageReport = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a per-image report", f.display()))?;
-            let comps = components(&report.row.image);
-            Ok(LoadedReport { report, comps })
+            Ok(match serde_json::from_str::<ImageReport>(&text) {
+                Ok(report) => {
+                    let comps = components(&report.row.image);
+                    Ok(LoadedReport { report, comps })
+                }
+                Err(e) => Err(format!(
+                    "skipped {}: not a per-image report ({e})",
+                    f.display()
+                )),
+            })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    let mut reports = vec![];
+    let mut warnings = vec![];
+    for l in loaded {
+        match l {
+            Ok(r) => reports.push(r),
+            Err(w) => warnings.push(w),
+        }
+    }
+    Ok((reports, warnings))
 }
 
 struct LoadedTruth {
@@ -649,7 +678,8 @@ struct Pair {
 struct ImageEval {
     score: ImageScore,
     /// (truth width µm, recalled) of truth hairs ≥ min length.
-    recall_items: Vec<(Option<f64>, bool)>,
+    /// (truth width µm, light, recalled) of truth hairs ≥ min length.
+    recall_items: Vec<(Option<f64>, Option<bool>, bool)>,
     pairs: Vec<Pair>,
     report_len: f64,
     on_len: f64,
@@ -748,6 +778,10 @@ fn validate_phantoms(
         let v: Vec<f64> = ok.iter().filter_map(|s| f(s)).map(f64::abs).collect();
         (!v.is_empty()).then(|| median(&v))
     };
+    let mean = |f: &dyn Fn(&ImageScore) -> Option<f64>| {
+        let v: Vec<f64> = ok.iter().filter_map(|s| f(s)).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
     let image_errors = Some(ImageErrorSummary {
         images: ok.len(),
         median_abs_thin_fraction_error_pp: med_abs(&|s| s.thin_fraction_error_pp),
@@ -755,6 +789,10 @@ fn validate_phantoms(
         median_abs_mean_um_error: med_abs(&|s| s.mean_um_error),
         median_abs_count_error: med_abs(&|s| s.count_error.map(|c| c as f64)),
         median_abs_count_error_pct: med_abs(&|s| s.count_error_pct),
+        mean_thin_fraction_error_pp: mean(&|s| s.thin_fraction_error_pp),
+        mean_cv_error: mean(&|s| s.cv_error),
+        mean_mean_um_error: mean(&|s| s.mean_um_error),
+        mean_count_error_pct: mean(&|s| s.count_error_pct),
     });
     Validation {
         truth_kind: "phantom".into(),
@@ -774,14 +812,20 @@ fn validate_phantoms(
 }
 
 fn recall_figures(
-    items: impl Iterator<Item = (Option<f64>, bool)>,
+    items: impl Iterator<Item = (Option<f64>, Option<bool>, bool)>,
     opts: &ValidateOptions,
 ) -> RecallFigures {
     let mut overall = Recall::default();
     let mut thin = Recall::default();
     let mut by = [Recall::default(), Recall::default(), Recall::default()];
-    for (um, ok) in items {
+    let (mut light, mut dark) = (Recall::default(), Recall::default());
+    for (um, is_light, ok) in items {
         overall.add(ok);
+        match is_light {
+            Some(true) => light.add(ok),
+            Some(false) => dark.add(ok),
+            None => {}
+        }
         if let Some(um) = um {
             let c = HairClass::of_width_um(um, opts.thin_um, opts.terminal_um);
             if c == HairClass::Thin {
@@ -802,6 +846,8 @@ fn recall_figures(
         overall,
         thin,
         by_class,
+        light,
+        dark,
     }
 }
 
@@ -916,11 +962,11 @@ fn unscored_image(
     opts: &ValidateOptions,
 ) -> ImageEval {
     let (counted, thin, cv, mean) = truth_figures(truth, opts);
-    let recall_items: Vec<(Option<f64>, bool)> = truth
+    let recall_items: Vec<(Option<f64>, Option<bool>, bool)> = truth
         .hairs
         .iter()
         .filter(|h| h.length_px >= opts.min_length_px)
-        .map(|h| (Some(h.width_um), false))
+        .map(|h| (Some(h.width_um), Some(h.light), false))
         .collect();
     ImageEval {
         score: ImageScore {
@@ -1056,14 +1102,14 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
         .or_else(|| rep_um.as_ref().and_then(|w| WidthSummary::of(w, None).mean));
     let n_rep = rep.row.hair_count.unwrap_or(rep.hairs.len());
     let count_error = n_rep as i64 - counted as i64;
-    let recall_items: Vec<(Option<f64>, bool)> = truth
+    let recall_items: Vec<(Option<f64>, Option<bool>, bool)> = truth
         .hairs
         .iter()
         .zip(&recalled)
         .filter(|(h, _)| h.length_px >= opts.min_length_px)
-        .map(|(h, r)| (Some(h.width_um), *r))
+        .map(|(h, r)| (Some(h.width_um), Some(h.light), *r))
         .collect();
-    let n_rec = recall_items.iter().filter(|r| r.1).count();
+    let n_rec = recall_items.iter().filter(|r| r.2).count();
     let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
     let score = ImageScore {
         image: truth.image.clone(),
@@ -1241,7 +1287,7 @@ fn validate_manual(
                 .map(|(h, _)| h)
                 .ok_or("no hair within reach"),
         };
-        items.push((class_um, hit.is_ok()));
+        items.push((class_um, None, hit.is_ok()));
         match hit {
             Ok(h) => pairs.push(Pair {
                 truth_px,
@@ -1375,6 +1421,10 @@ impl Validation {
             };
             recall_line(&mut o, &name, &c.recall);
         }
+        if !manual {
+            recall_line(&mut o, "light (grey)", &self.recall.light);
+            recall_line(&mut o, "dark", &self.recall.dark);
+        }
         if let Some(lp) = &self.length_precision {
             let _ = writeln!(
                 o,
@@ -1433,6 +1483,14 @@ impl Validation {
                 f(ie.median_abs_mean_um_error, 2),
                 f(ie.median_abs_count_error, 1),
                 f(ie.median_abs_count_error_pct, 1)
+            );
+            let _ = writeln!(
+                o,
+                "  signed means: thin fraction {} pp, cv {}, mean width {} um, count {} %",
+                f(ie.mean_thin_fraction_error_pp, 2),
+                f(ie.mean_cv_error, 4),
+                f(ie.mean_mean_um_error, 2),
+                f(ie.mean_count_error_pct, 1)
             );
             let _ = writeln!(
                 o,
@@ -1687,6 +1745,7 @@ mod tests {
         let mut t1 = truth1();
         // A short hair: does not count for recall or the truth count.
         t1.hairs.push(hair(3, [300.0, 20.0], [330.0, 20.0], 2.5));
+        t1.hairs[1].light = true;
         let r = report_with(&t1, "phantom_0001.jpg", |a| {
             a.hairs.truncate(3);
             a.hairs.remove(1); // the vertical intermediate hair is lost
@@ -1715,6 +1774,9 @@ mod tests {
             .unwrap();
         assert_eq!(inter.recall.recall, Some(0.0));
         assert_eq!(v.recall.thin.recall, Some(1.0));
+        // The lost hair was the light one.
+        assert_eq!(v.recall.light.recall, Some(0.0));
+        assert_eq!((v.recall.dark.n, v.recall.dark.recalled), (2, 2));
         assert_eq!(v.width_error.all.n, 2);
         close(v.width_error.all.median_abs_error, 0.0, 0.0);
         close(v.length_precision.unwrap().precision, 1.0, 1e-12);
@@ -1777,6 +1839,7 @@ mod tests {
         write_report(&rdir, &failed);
         write_report(&rdir, &report_from_truth(&tb, "x/setB/p.jpg"));
         write_report(&rdir, &report_from_truth(&ta, "x/setA/p.jpg"));
+        std::fs::write(rdir.join("images/notes.json"), "{\"not\": \"a report\"}").unwrap();
         let v = validate(&tdir, &rdir, &ValidateOptions::default()).unwrap();
         assert_eq!(v.images.truth_images, 5);
         assert_eq!(v.images.scored, 3);
@@ -1801,7 +1864,8 @@ mod tests {
                 recall: Some(0.6)
             }
         );
-        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+        assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
+        assert!(v.warnings[0].contains("notes.json"));
         assert!(v.to_text().contains("missing: phantom_0004.jpg"));
     }
 
