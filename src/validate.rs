@@ -19,9 +19,14 @@
 //! Header names are case-insensitive; other columns are ignored. Each row is matched to
 //! the report hair whose centreline passes nearest to (x, y), within
 //! max(3 px, width_px / 2 + 2 px) (3 px when the width in pixels cannot be known), in the
-//! report image whose path ends with `image` (whole path components). Scored: the
-//! per-measurement width error (px and/or µm, whichever both sides have), the share of
-//! rows that found a hair ("recall of measured points") and a Bland–Altman summary.
+//! report image whose path ends with `image` (whole path components; an `image` that is
+//! a longer path ending with the report's path matches too, e.g. an absolute path).
+//! A width given in one unit is converted to the other only with the row's `um_per_px`;
+//! the report's scale only serves to class the row (thin / intermediate / terminal) and
+//! to size the search radius. Scored: the per-measurement width error (px and/or µm,
+//! whichever both sides have; Bland–Altman in µm when every matched row has µm on both
+//! sides, else px), the share of rows that found a hair ("recall of measured points",
+//! overall and by class), and the unmatched rows with the reason.
 //!
 //! # Rules for phantoms
 //!
@@ -1228,7 +1233,7 @@ fn validate_manual(
         }
         let c = components(&r.image);
         let cands: Vec<usize> = (0..reports.len())
-            .filter(|&i| ends_with(&reports[i].comps, &c))
+            .filter(|&i| ends_with(&reports[i].comps, &c) || ends_with(&c, &reports[i].comps))
             .collect();
         if cands.len() > 1 {
             warnings.push(format!(
@@ -1918,7 +1923,9 @@ mod tests {
         let csv_um = td.path().join("manual_um.csv");
         std::fs::write(
             &csv_um,
-            "image,x,y,width_um,um_per_px\nvisit/phantom_0001.jpg,60,50,16,4\n",
+            "image,x,y,width_um,um_per_px\n\
+             visit/phantom_0001.jpg,60,50,16,4\n\
+             /data/study/visit/phantom_0001.jpg,100,150,36,4\n",
         )
         .unwrap();
         let v = validate(&csv_um, &rdir, &ValidateOptions::default()).unwrap();
@@ -1927,6 +1934,8 @@ mod tests {
         close(v.bland_altman.bias, 4.0, 1e-9);
         close(v.width_error.all_um.mean_error, 4.0, 1e-9);
         close(v.width_error.all.mean_error, 1.0, 1e-9);
+        assert_eq!(v.width_error.all.n, 2);
+        assert!(v.images.missing.is_empty());
 
         let bad = td.path().join("bad.csv");
         std::fs::write(&bad, "image,x,y\na.jpg,1,2\n").unwrap();
