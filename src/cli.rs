@@ -57,6 +57,10 @@ pub struct AnalyzeArgs {
     /// Also draw overlay images of what was measured (overlays/<path>.png).
     #[arg(long)]
     pub overlay: bool,
+    /// Reuse the per-image reports of an earlier run into the same --out when the image
+    /// file, settings and tool version are unchanged; analyse the rest.
+    #[arg(long)]
+    pub resume: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,

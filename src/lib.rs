@@ -10,16 +10,17 @@
 //! the normals) → [`report`] (typed results, rows, JSON). [`batch`] runs many images in
 //! parallel and [`output`] writes the report folder.
 
-pub mod batch;
-pub mod enhance;
 pub mod load;
+pub mod enhance;
+pub mod trace;
 pub mod measure;
-pub mod output;
 pub mod report;
+pub mod batch;
+pub mod output;
 pub mod settings;
 pub mod stats;
-pub mod trace;
 pub mod truth;
+pub mod validate;
 
 pub use report::{Hair, ImageAnalysis, ImageReport, Polarity, DISCLAIMER};
 pub use settings::{HairClass, Settings};

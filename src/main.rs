@@ -5,7 +5,7 @@ mod cli;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use clap::{CommandFactory, Parser};
@@ -13,8 +13,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use cli::{AnalyzeArgs, Cli, Command};
 use trichometer::batch::{self, BatchOptions};
-use trichometer::output::ReportWriter;
+use trichometer::output::{self, ReportWriter};
 use trichometer::{Settings, DISCLAIMER};
+
+/// Exit status of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, the shell convention).
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -90,13 +93,29 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    let stop = AtomicBool::new(false);
+    // Ctrl-C / SIGTERM: stop starting images, finish and write the ones in flight.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if !STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\ntrichometer: interrupted: finishing the images in progress and writing the reports...");
+        }
+    });
+    let stop = &STOP;
     let mut write_error = None;
     let handed = batch::run(
         &inputs,
         opts.jobs,
-        &stop,
-        |input| batch::analyze_file(input, &settings, scale_source, opts.max_pixels),
+        stop,
+        |input| {
+            let previous = args.resume.then(|| output::json_path(&args.out, input));
+            batch::analyze_file(
+                input,
+                &settings,
+                scale_source,
+                opts.max_pixels,
+                previous.as_deref(),
+            )
+        },
         |i, report| {
             if report.row.status != "ok" {
                 progress.suspend(|| {
@@ -106,7 +125,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             if write_error.is_none() {
                 if let Err(e) = writer.add(&inputs[i], &report) {
                     write_error = Some(e);
-                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
                 }
             }
             progress.inc(1);
@@ -116,7 +135,8 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e.context("writing the reports failed"));
     }
-    let summary = writer.finish(inputs.len() - handed)?;
+    let not_run = inputs.len() - handed;
+    let summary = writer.finish(not_run)?;
     if !args.quiet {
         let thin = match (summary.pooled.thin_fraction, settings.um_per_px) {
             (Some(f), Some(_)) => format!(
@@ -142,6 +162,13 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             args.out.display()
         );
         eprintln!("{DISCLAIMER}");
+    }
+    if not_run > 0 {
+        eprintln!(
+            "trichometer: interrupted: {not_run} image(s) not analysed; the reports hold the {handed} \
+             finished (run again with --resume to complete)"
+        );
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     Ok(if summary.images_failed > 0 {
         ExitCode::from(1)

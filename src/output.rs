@@ -57,6 +57,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Path of an input's JSON report in the output folder `out`.
+pub fn json_path(out: &Path, input: &Input) -> PathBuf {
+    out.join("images")
+        .join(format!("{}.json", input.report_rel))
+}
+
 /// Prefixes spreadsheet-formula starters so a cell is shown as text, never evaluated.
 pub fn neutralise_cell(s: &str) -> String {
     match s.chars().next() {
