@@ -22,6 +22,8 @@ pub enum Command {
     /// Analyse images and folders of images; write a report folder.
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// Score a report folder against ground truth (phantom truth folder or manual CSV).
+    Validate(ValidateArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
         #[arg(value_enum)]
@@ -79,4 +81,27 @@ fn positive_f64(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("`{s}` must be a positive number"))
     }
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Truth: a folder of *.truth.json (from `synth`), one .truth.json, or a CSV of manual
+    /// measurements (columns image, x, y, width_um and/or width_px, optional um_per_px).
+    #[arg(long, value_name = "TRUTH")]
+    pub truth: PathBuf,
+    /// Report folder written by `analyze --out`.
+    #[arg(long, value_name = "DIR")]
+    pub report: PathBuf,
+    /// Also write the full scores as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Truth hairs shorter than this (px) do not count for recall.
+    #[arg(long, default_value_t = 40.0, value_name = "PX")]
+    pub min_length_px: f64,
+    /// Thin-hair limit (µm).
+    #[arg(long, default_value_t = trichometer::settings::DEFAULT_THIN_UM, value_name = "UM", value_parser = positive_f64)]
+    pub thin_um: f64,
+    /// Terminal-hair limit (µm).
+    #[arg(long, default_value_t = trichometer::settings::DEFAULT_TERMINAL_UM, value_name = "UM", value_parser = positive_f64)]
+    pub terminal_um: f64,
 }

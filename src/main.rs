@@ -11,7 +11,7 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use cli::{AnalyzeArgs, Cli, Command};
+use cli::{AnalyzeArgs, Cli, Command, ValidateArgs};
 use trichometer::batch::{self, BatchOptions};
 use trichometer::output::{self, ReportWriter};
 use trichometer::{Settings, DISCLAIMER};
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),
+        Command::Validate(args) => validate(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -175,4 +176,18 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn validate(args: ValidateArgs) -> Result<ExitCode> {
+    let opts = trichometer::validate::ValidateOptions {
+        min_length_px: args.min_length_px,
+        thin_um: args.thin_um,
+        terminal_um: args.terminal_um,
+    };
+    let v = trichometer::validate::validate(&args.truth, &args.report, &opts)?;
+    print!("{}", v.to_text());
+    if let Some(path) = &args.json {
+        output::write_atomic(path, &serde_json::to_vec_pretty(&v)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
