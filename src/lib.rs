@@ -13,6 +13,7 @@
 pub mod load;
 pub mod enhance;
 pub mod trace;
+pub mod profile_model;
 pub mod measure;
 pub mod report;
 pub mod batch;
