@@ -11,7 +11,9 @@
 //! parallel and [`output`] writes the report folder.
 
 pub mod batch;
+pub mod calibration;
 pub mod enhance;
+pub mod groups;
 pub mod load;
 pub mod measure;
 pub mod output;
