@@ -628,10 +628,16 @@ mod tests {
         let r = resolve_scale(&b, None, None, &mut fs2);
         assert_eq!((r.um_per_px, r.source.as_str()), (None, "none"));
         // A file given directly: only its own folder.
-        let mut fs3 = FolderScales::new(&[a.path.clone()]);
+        let mut fs3 = FolderScales::new(std::slice::from_ref(&a.path));
         let r = resolve_scale(&a, None, None, &mut fs3);
         assert_eq!(r.source, ScaleSource::None);
-        let cal = resolve_all(&[a.clone(), b.clone()], &[a.path.clone()], None, None).unwrap();
+        let cal = resolve_all(
+            &[a.clone(), b.clone()],
+            std::slice::from_ref(&a.path),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(cal.without_scale, 2);
         assert!(cal.warnings[0].contains("2 of 2 image(s) have no scale"));
     }
