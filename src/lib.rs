@@ -11,12 +11,14 @@
 //! parallel and [`output`] writes the report folder.
 
 pub mod load;
+pub mod calibration;
 pub mod enhance;
 pub mod trace;
 pub mod profile_model;
 pub mod measure;
 pub mod report;
 pub mod batch;
+pub mod groups;
 pub mod output;
 pub mod settings;
 pub mod stats;
