@@ -13,6 +13,7 @@
 pub mod settings;
 pub mod stats;
 pub mod truth;
+pub mod synth;
 pub mod report;
 
 pub use report::{Hair, ImageAnalysis, ImageReport, Polarity, DISCLAIMER};
