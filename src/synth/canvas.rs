@@ -15,7 +15,11 @@ pub struct Canvas {
 
 impl Canvas {
     pub fn new(w: usize, h: usize) -> Canvas {
-        Canvas { w, h, px: vec![[0.0; 3]; w * h] }
+        Canvas {
+            w,
+            h,
+            px: vec![[0.0; 3]; w * h],
+        }
     }
 
     /// Calls `f(pixel, weight)` for every pixel within `radius` of `(cx, cy)`, with
@@ -28,11 +32,11 @@ impl Canvas {
         profile: impl Fn(f64) -> f64,
         mut f: impl FnMut(&mut [f32; 3], f64),
     ) {
-        let (x0, x1, y0, y1) = match self.clip_box(cx - radius, cx + radius, cy - radius, cy + radius)
-        {
-            Some(b) => b,
-            None => return,
-        };
+        let (x0, x1, y0, y1) =
+            match self.clip_box(cx - radius, cx + radius, cy - radius, cy + radius) {
+                Some(b) => b,
+                None => return,
+            };
         for y in y0..=y1 {
             let dy = y as f64 - cy;
             for x in x0..=x1 {
@@ -50,7 +54,13 @@ impl Canvas {
     }
 
     /// Integer pixel box covering `[xa, xb] × [ya, yb]`, clipped to the frame.
-    pub fn clip_box(&self, xa: f64, xb: f64, ya: f64, yb: f64) -> Option<(usize, usize, usize, usize)> {
+    pub fn clip_box(
+        &self,
+        xa: f64,
+        xb: f64,
+        ya: f64,
+        yb: f64,
+    ) -> Option<(usize, usize, usize, usize)> {
         clip_box(self.w, self.h, xa, xb, ya, yb)
     }
 
@@ -124,7 +134,14 @@ impl Canvas {
 }
 
 /// Integer pixel box covering `[xa, xb] × [ya, yb]`, clipped to a `w × h` frame.
-pub fn clip_box(w: usize, h: usize, xa: f64, xb: f64, ya: f64, yb: f64) -> Option<(usize, usize, usize, usize)> {
+pub fn clip_box(
+    w: usize,
+    h: usize,
+    xa: f64,
+    xb: f64,
+    ya: f64,
+    yb: f64,
+) -> Option<(usize, usize, usize, usize)> {
     let x0 = xa.ceil().max(0.0);
     let x1 = xb.floor().min(w as f64 - 1.0);
     let y0 = ya.ceil().max(0.0);
@@ -138,7 +155,11 @@ pub fn clip_box(w: usize, h: usize, xa: f64, xb: f64, ya: f64, yb: f64) -> Optio
 /// Linear value → 8-bit sRGB.
 pub fn srgb8(v: f32) -> u8 {
     let v = v.clamp(0.0, 1.0);
-    let e = if v <= 0.003_130_8 { 12.92 * v } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
+    let e = if v <= 0.003_130_8 {
+        12.92 * v
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    };
     (e * 255.0 + 0.5) as u8
 }
 
@@ -223,7 +244,10 @@ impl Noise1 {
     pub fn new(length: f64, cell: f64, rng: &mut Rng) -> Noise1 {
         let cell = cell.max(0.5);
         let n = (length.max(0.0) / cell).ceil() as usize + 3;
-        Noise1 { cell, v: (0..n).map(|_| rng.range(-1.0, 1.0) as f32).collect() }
+        Noise1 {
+            cell,
+            v: (0..n).map(|_| rng.range(-1.0, 1.0) as f32).collect(),
+        }
     }
 
     pub fn at(&self, s: f64) -> f64 {
@@ -328,7 +352,12 @@ impl NearField {
                         } else {
                             (cum[k] + ac, if dn < 0.0 { -e } else { e })
                         };
-                        self.info[idx] = Near { d: d as f32, s: s as f32, tx: tx as f32, ty: ty as f32 };
+                        self.info[idx] = Near {
+                            d: d as f32,
+                            s: s as f32,
+                            tx: tx as f32,
+                            ty: ty as f32,
+                        };
                     }
                 }
             }

@@ -62,12 +62,15 @@ pub(crate) struct Hair {
     /// Colour the hair scatters back (linear RGB): dark for pigmented hairs, bright for white.
     colour: [f64; 3],
     pub light: bool,
-    pub kind: Kind,
     pigment: Noise1,
     pigment_amp: f64,
     highlight: Option<Highlight>,
     medulla: Option<Medulla>,
     opening: Option<usize>,
+    /// Near the root the shaft is seen through the skin: its contrast rises from
+    /// `root_min` to 1 over the first `root_fade` px.
+    root_fade: f64,
+    root_min: f64,
 }
 
 impl Hair {
@@ -88,7 +91,12 @@ impl Hair {
     }
 
     fn bbox(&self) -> [f64; 4] {
-        let mut b = [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY];
+        let mut b = [
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
         for p in &self.pts {
             b[0] = b[0].min(p[0]);
             b[1] = b[1].max(p[0]);
@@ -131,43 +139,56 @@ fn optics(r: &mut Rng, look: &Look, w_um: f64) -> (Kind, [f64; 3], [f64; 3]) {
         Kind::Pigmented
     };
     let s = look.um_per_px;
-    let sk = look.skin;
     let (mu_um, ratios, mut colour) = match kind {
         Kind::Pigmented => {
-            let (mu, c) = if r.chance(0.85) {
-                (r.range(0.03, 0.07), r.range(0.012, 0.045))
+            let (mu, c) = if r.chance(0.8) {
+                (r.range(0.018, 0.05), r.range(0.012, 0.05))
             } else {
-                (r.range(0.012, 0.025), r.range(0.05, 0.12))
+                (r.range(0.008, 0.018), r.range(0.06, 0.14))
             };
             (
                 mu,
-                [1.0, r.range(1.05, 1.2), r.range(1.12, 1.45)],
-                [c, c * r.range(0.6, 0.8), c * r.range(0.42, 0.65)],
+                [1.0, r.range(1.2, 1.45), r.range(1.45, 1.9)],
+                [c, c * r.range(0.45, 0.6), c * r.range(0.2, 0.35)],
             )
         }
         Kind::Vellus => {
-            let k = r.range(0.45, 0.7);
+            let target = look.skin_lum * r.range(0.45, 0.7);
+            let t = [1.0, r.range(0.55, 0.7), r.range(0.25, 0.4)];
+            let l = lum(t);
             (
                 r.range(0.008, 0.02) * look.vellus_contrast,
-                [1.0, r.range(1.0, 1.1), r.range(1.05, 1.25)],
-                [sk[0] * k * 1.05, sk[1] * k, sk[2] * k * 0.85],
+                [1.0, r.range(1.1, 1.3), r.range(1.3, 1.6)],
+                [t[0] * target / l, t[1] * target / l, t[2] * target / l],
             )
         }
         Kind::White => {
-            let target = (look.skin_lum * r.range(1.3, 1.7)).min(0.92);
-            let t = [1.0, r.range(0.96, 1.0), r.range(0.86, 0.96)];
+            let target = (look.skin_lum * r.range(1.35, 1.8)).min(0.9);
+            let t = [1.0, r.range(0.93, 0.98), r.range(0.78, 0.9)];
             let l = lum(t);
-            (r.range(0.015, 0.035), [1.0, 1.0, 1.02], [t[0] * target / l, t[1] * target / l, t[2] * target / l])
+            (
+                r.range(0.005, 0.014),
+                [1.0, 1.0, 1.02],
+                [t[0] * target / l, t[1] * target / l, t[2] * target / l],
+            )
         }
     };
     // Keep every hair clearly darker or clearly lighter than the skin, so `light` is
     // unambiguous.
     let q = lum(colour) / look.skin_lum;
     if q > 0.75 && q < 1.3 {
-        let f = if kind == Kind::White { 1.3 / q } else { 0.7 / q };
+        let f = if kind == Kind::White {
+            1.3 / q
+        } else {
+            0.7 / q
+        };
         colour.iter_mut().for_each(|c| *c = (*c * f).min(0.95));
     }
-    let mu = [mu_um * s * ratios[0], mu_um * s * ratios[1], mu_um * s * ratios[2]];
+    let mu = [
+        mu_um * s * ratios[0],
+        mu_um * s * ratios[1],
+        mu_um * s * ratios[2],
+    ];
     (kind, mu, colour)
 }
 
@@ -190,21 +211,25 @@ fn make_hair(
     let wvar = Noise1::new(length, look.px(r.range(600.0, 1500.0)), r);
     let pigment = Noise1::new(length, look.px(r.range(200.0, 800.0)), r);
     let pigment_amp = r.range(0.03, 0.12);
-    let highlight = (w0 >= 4.0 && kind != Kind::Vellus && r.chance(look.highlight_prob)).then(|| {
-        let sign = if r.chance(0.5) { 1.0 } else { -1.0 };
-        Highlight {
-            offset: sign * r.range(0.2, 0.55),
-            sigma: (r.range(0.08, 0.18) * w0 / 2.0).max(0.35),
-            amp: r.range(0.04, 0.2),
-            along: Noise1::new(length, r.range(15.0, 80.0), r),
-        }
-    });
-    let medulla = (w_um >= 50.0 && kind != Kind::Vellus && r.chance(look.medulla_prob)).then(|| Medulla {
-        radius: r.range(0.15, 0.35),
-        strength: r.range(0.4, 0.9),
-        along: Noise1::new(length, r.range(10.0, 60.0), r),
-        bias: r.range(-0.3, 0.6),
-    });
+    let highlight =
+        (w0 >= 4.0 && kind != Kind::Vellus && r.chance(look.highlight_prob)).then(|| {
+            let sign = if r.chance(0.5) { 1.0 } else { -1.0 };
+            Highlight {
+                offset: sign * r.range(0.2, 0.55),
+                sigma: (r.range(0.08, 0.18) * w0 / 2.0).max(0.35),
+                amp: r.range(0.04, 0.2),
+                along: Noise1::new(length, r.range(15.0, 80.0), r),
+            }
+        });
+    let medulla =
+        (w_um >= 50.0 && kind != Kind::Vellus && r.chance(look.medulla_prob)).then(|| Medulla {
+            radius: r.range(0.15, 0.35),
+            strength: r.range(0.4, 0.9),
+            along: Noise1::new(length, r.range(10.0, 60.0), r),
+            bias: r.range(-0.3, 0.6),
+        });
+    let root_fade = look.px(r.range(40.0, 160.0));
+    let root_min = r.range(0.35, 0.8);
     Hair {
         pts,
         cum,
@@ -217,25 +242,36 @@ fn make_hair(
         mu,
         colour,
         light,
-        kind,
         pigment,
         pigment_amp,
         highlight,
         medulla,
         opening,
+        root_fade,
+        root_min,
     }
 }
 
 /// A hair leaving `root` heading `theta`.
-fn grow(r: &mut Rng, look: &Look, root: [f64; 2], theta: f64, opening: Option<usize>) -> Option<Hair> {
+fn grow(
+    r: &mut Rng,
+    look: &Look,
+    root: [f64; 2],
+    theta: f64,
+    opening: Option<usize>,
+) -> Option<Hair> {
     let w_um = width_um(r, look);
     let thin = w_um < 30.0;
-    let len_mm = if thin { r.range(0.4, 3.0) } else { 0.4 + 5.6 * r.f64().powf(0.7) };
+    let len_mm = if thin {
+        r.range(0.4, 3.0)
+    } else {
+        r.range(0.4, 6.0)
+    };
     let length = look.px(len_mm * 1000.0);
     let per_mm = look.um_per_px / 1000.0; // (1/mm) → (1/px)
-    let kappa0 = r.gauss(0.0, 0.25) * per_mm;
-    let wiggle = r.range(0.05, 0.4) * per_mm;
-    let cell = look.px(r.range(500.0, 1500.0));
+    let kappa0 = r.gauss(0.0, 0.15) * per_mm;
+    let wiggle = r.range(0.1, 0.6) * per_mm;
+    let cell = look.px(r.range(400.0, 1200.0));
     let kmax = 1.0 / look.px(200.0);
     let (taper, taper_start) = if thin {
         (r.range(0.1, 0.35), r.range(0.55, 0.85))
@@ -255,7 +291,14 @@ fn grow(r: &mut Rng, look: &Look, root: [f64; 2], theta: f64, opening: Option<us
 
 /// A hair lying along `base`, touching it (edge gap `gap` px) on side `side`, over
 /// `[0, frac]` of its length, from the same opening.
-fn companion(r: &mut Rng, look: &Look, base: &Hair, side: f64, gap: f64, frac: f64) -> Option<Hair> {
+fn companion(
+    r: &mut Rng,
+    look: &Look,
+    base: &Hair,
+    side: f64,
+    gap: f64,
+    frac: f64,
+) -> Option<Hair> {
     let w_um = width_um(r, look);
     let w2 = look.px(w_um);
     let n = base.pts.len();
@@ -297,7 +340,11 @@ pub(crate) fn generate(r: &mut Rng, look: &Look) -> Scene {
         let oi = openings.len();
         let mut max_w: f64 = 0.0;
         for j in 0..nh {
-            let th = if j == 0 { theta } else { theta + r.gauss(0.0, 0.2) };
+            let th = if j == 0 {
+                theta
+            } else {
+                theta + r.gauss(0.0, 0.2)
+            };
             let root = [c[0] + r.gauss(0.0, 0.6), c[1] + r.gauss(0.0, 0.6)];
             if let Some(hair) = grow(r, look, root, th, Some(oi)) {
                 max_w = max_w.max(hair.w0);
@@ -306,7 +353,11 @@ pub(crate) fn generate(r: &mut Rng, look: &Look) -> Scene {
         }
         let radius = (max_w / 2.0) * r.range(1.4, 2.1) + r.range(1.0, 3.0);
         if max_w > 0.0 {
-            openings.push(Opening { c, radius, has_hair: true });
+            openings.push(Opening {
+                c,
+                radius,
+                has_hair: true,
+            });
         } else {
             // Keep indices of the hairs consistent: an opening is pushed only when used.
             debug_assert!(hairs.iter().all(|h| h.opening != Some(oi)));
@@ -314,7 +365,10 @@ pub(crate) fn generate(r: &mut Rng, look: &Look) -> Scene {
     }
     // Touching parallel pairs.
     let candidates: Vec<usize> = (0..hairs.len())
-        .filter(|&i| hairs[i].length > 40.0 && dist_to_frame(hairs[i].pts[0], look.w, look.h) < hairs[i].length * 0.5)
+        .filter(|&i| {
+            hairs[i].length > 40.0
+                && dist_to_frame(hairs[i].pts[0], look.w, look.h) < hairs[i].length * 0.5
+        })
         .collect();
     let mut pairs: Vec<(usize, Hair)> = Vec::new();
     for _ in 0..look.pairs {
@@ -348,7 +402,11 @@ pub(crate) fn generate(r: &mut Rng, look: &Look) -> Scene {
     for _ in 0..empties {
         let c = [r.range(0.0, w), r.range(0.0, h)];
         let radius = look.px(r.range(25.0, 60.0)) + r.range(1.0, 2.5);
-        openings.push(Opening { c, radius, has_hair: false });
+        openings.push(Opening {
+            c,
+            radius,
+            has_hair: false,
+        });
     }
     Scene { hairs, openings }
 }
@@ -359,7 +417,11 @@ pub(crate) fn render(canvas: &mut Canvas, field: &mut NearField, look: &Look, ha
     for hair in hairs {
         let reach = hair.max_width() / 2.0 + 1.5;
         let b = hair.bbox();
-        if b[1] + reach < -0.5 || b[0] - reach > w - 0.5 || b[3] + reach < -0.5 || b[2] - reach > h - 0.5 {
+        if b[1] + reach < -0.5
+            || b[0] - reach > w - 0.5
+            || b[3] + reach < -0.5
+            || b[2] - reach > h - 0.5
+        {
             continue;
         }
         // Chords of at most 2 px between the 0.5 px samples.
@@ -430,10 +492,16 @@ pub(crate) fn render(canvas: &mut Canvas, field: &mut NearField, look: &Look, ha
                 }
             }
             let k = inv * inv;
+            let cf = if s0 < hair.root_fade {
+                let u = (s0 / hair.root_fade).clamp(0.0, 1.0);
+                hair.root_min + (1.0 - hair.root_min) * u * u * (3.0 - 2.0 * u)
+            } else {
+                1.0
+            };
             let p = &mut canvas.px[idx];
             for c in 0..3 {
-                let t = tsum[c] * k;
-                p[c] = (p[c] as f64 * t + hair.colour[c] * (1.0 - t) + hsum * k * 0.95) as f32;
+                let t = 1.0 - cf * (1.0 - tsum[c] * k);
+                p[c] = (p[c] as f64 * t + hair.colour[c] * (1.0 - t) + cf * hsum * k * 0.95) as f32;
             }
         });
     }
@@ -474,7 +542,12 @@ fn visible_runs(pts: &[[f64; 2]], cum: &[f64], w: f64, h: f64) -> Vec<Vec<([f64;
     for k in 0..pts.len().saturating_sub(1) {
         let (a, b) = (pts[k], pts[k + 1]);
         let seg = cum[k + 1] - cum[k];
-        let lerp = |t: f64| ([a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t], cum[k] + seg * t);
+        let lerp = |t: f64| {
+            (
+                [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t],
+                cum[k] + seg * t,
+            )
+        };
         match clip_segment(a, b, w, h) {
             None => {
                 if !cur.is_empty() {
@@ -525,13 +598,24 @@ pub(crate) fn truth(look: &Look, hairs: &[Hair]) -> Vec<TruthHair> {
             let mut points = Vec::with_capacity(k + 1);
             let mut j = 0;
             for i in 0..=k {
-                let s = if i == k { sb } else { sa + len * i as f64 / k as f64 };
+                let s = if i == k {
+                    sb
+                } else {
+                    sa + len * i as f64 / k as f64
+                };
                 while j + 2 < run.len() && run[j + 1].1 < s {
                     j += 1;
                 }
                 let (p, q) = (run[j], run[(j + 1).min(run.len() - 1)]);
-                let t = if q.1 > p.1 { ((s - p.1) / (q.1 - p.1)).clamp(0.0, 1.0) } else { 0.0 };
-                points.push([p.0[0] + (q.0[0] - p.0[0]) * t, p.0[1] + (q.0[1] - p.0[1]) * t]);
+                let t = if q.1 > p.1 {
+                    ((s - p.1) / (q.1 - p.1)).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                points.push([
+                    p.0[0] + (q.0[0] - p.0[0]) * t,
+                    p.0[1] + (q.0[1] - p.0[1]) * t,
+                ]);
             }
             let width_um = width_px * look.um_per_px;
             out.push(TruthHair {

@@ -115,7 +115,11 @@ pub fn image_seed(seed: u64, index: usize) -> u64 {
 
 /// File name (without folder) of image `index`: `phantom_NNNN.jpg` or `.png`.
 pub fn image_file_name(index: usize, opts: &PhantomOptions) -> String {
-    let ext = if opts.jpeg_quality.is_some() { "jpg" } else { "png" };
+    let ext = if opts.jpeg_quality.is_some() {
+        "jpg"
+    } else {
+        "png"
+    };
     format!("phantom_{index:04}.{ext}")
 }
 
@@ -134,7 +138,6 @@ pub fn effective_jpeg_quality(seed: u64, opts: &PhantomOptions) -> Option<u8> {
 /// Per-image parameters drawn from the seed and the difficulty.
 #[derive(Clone, Debug)]
 pub(crate) struct Look {
-    pub difficulty: Difficulty,
     pub w: usize,
     pub h: usize,
     pub um_per_px: f64,
@@ -198,7 +201,6 @@ impl Look {
         let skin = skin_colour(&mut r, tone);
         let skin_lum = lum(skin);
         let mut look = Look {
-            difficulty: d,
             w,
             h,
             um_per_px,
@@ -212,7 +214,7 @@ impl Look {
             read_noise: 0.0,
             vignette: 0.0,
             furrows: 0,
-            furrow_depth: (0.03, 0.08),
+            furrow_depth: (0.04, 0.08),
             fine_lines: 0,
             unit_density: 0.0,
             dir_spread: 0.0,
@@ -270,11 +272,15 @@ impl Look {
                 look.vignette = r.range(0.1, 0.3);
                 look.furrows = n(&mut r, 3.0, 8.5);
                 look.fine_lines = n(&mut r, 0.0, 3.0);
-                look.unit_density = r.range(0.6, 1.1);
+                look.unit_density = r.range(0.5, 0.9);
                 look.dir_spread = 0.5;
                 look.random_dir_share = 0.12;
                 look.intermediate_share = rest * r.range(0.2, 0.45);
-                look.white_share = if r.chance(0.5) { r.range(0.0, 0.15) } else { 0.0 };
+                look.white_share = if r.chance(0.5) {
+                    r.range(0.0, 0.15)
+                } else {
+                    0.0
+                };
                 look.hypo_share = 0.6;
                 look.vellus_contrast = 1.0;
                 look.highlight_prob = 0.4;
@@ -297,11 +303,11 @@ impl Look {
                 look.read_noise = r.range(0.002, 0.005);
                 look.vignette = r.range(0.2, 0.45);
                 look.furrows = n(&mut r, 6.0, 14.0);
-                look.furrow_depth = (0.04, 0.09);
+                look.furrow_depth = (0.05, 0.1);
                 look.fine_lines = n(&mut r, 2.0, 8.0);
-                look.unit_density = r.range(0.9, 1.5);
-                look.dir_spread = 0.8;
-                look.random_dir_share = 0.3;
+                look.unit_density = r.range(0.8, 1.3);
+                look.dir_spread = 0.65;
+                look.random_dir_share = 0.2;
                 look.thin_share = r.range(0.15, 0.45);
                 look.intermediate_share = (1.0 - look.thin_share) * r.range(0.25, 0.5);
                 look.white_share = r.range(0.1, 0.35);
@@ -315,8 +321,8 @@ impl Look {
                 look.black_dots = n(&mut r, 1.0, 8.0);
                 look.scales = n(&mut r, 10.0, 40.0);
                 look.scales_over = n(&mut r, 1.0, 5.0);
-                look.glare = n(&mut r, 8.0, 25.0);
-                look.glitter = n(&mut r, 300.0, 2000.0);
+                look.glare = n(&mut r, 5.0, 15.0);
+                look.glitter = n(&mut r, 200.0, 1200.0);
                 look.bubbles = n(&mut r, 1.0, 5.0);
                 look.vessels = n(&mut r, 1.0, 8.0);
             }
@@ -334,10 +340,10 @@ impl Look {
 fn skin_colour(r: &mut Rng, tone: f64) -> [f64; 3] {
     // sRGB anchors of polarised-dermoscopy scalp skin, light → dark.
     const ANCHORS: [[f64; 3]; 4] = [
-        [236.0, 204.0, 194.0],
-        [218.0, 170.0, 148.0],
-        [172.0, 120.0, 92.0],
-        [108.0, 72.0, 54.0],
+        [236.0, 208.0, 200.0],
+        [214.0, 176.0, 160.0],
+        [168.0, 128.0, 108.0],
+        [110.0, 80.0, 66.0],
     ];
     let f = tone.clamp(0.0, 1.0) * 3.0;
     let i = (f.floor() as usize).min(2);
@@ -348,9 +354,17 @@ fn skin_colour(r: &mut Rng, tone: f64) -> [f64; 3] {
         let b = srgb_to_linear(ANCHORS[i + 1][k]);
         *ck = a + (b - a) * t;
     }
-    let jit = [r.range(0.93, 1.07), r.range(0.95, 1.05), r.range(0.9, 1.1)];
+    let jit = [
+        r.range(0.96, 1.04),
+        r.range(0.97, 1.03),
+        r.range(0.94, 1.06),
+    ];
     let bright = r.range(0.9, 1.05);
-    [c[0] * jit[0] * bright, c[1] * jit[1] * bright, c[2] * jit[2] * bright]
+    [
+        c[0] * jit[0] * bright,
+        c[1] * jit[1] * bright,
+        c[2] * jit[2] * bright,
+    ]
 }
 
 /// Renders one phantom. Deterministic in `(seed, opts)`; `index` only names the file.
@@ -373,9 +387,21 @@ pub fn render_phantom(seed: u64, index: usize, opts: &PhantomOptions) -> (RgbIma
     skin::paint_vessels(&mut canvas, &mut field, &mut r_skin, &look);
     skin::paint_openings(&mut canvas, &mut r_skin, &look, &scene.openings);
     skin::paint_yellow_dots(&mut canvas, &mut r_skin, &look, &scene.openings);
-    skin::paint_scales(&mut canvas, &mut r_skin, &look, look.scales);
+    skin::paint_scales(
+        &mut canvas,
+        &mut r_skin,
+        &look,
+        look.scales,
+        &scene.openings,
+    );
     hairs::render(&mut canvas, &mut field, &look, &scene.hairs);
-    skin::paint_scales(&mut canvas, &mut r_top, &look, look.scales_over);
+    skin::paint_scales(
+        &mut canvas,
+        &mut r_top,
+        &look,
+        look.scales_over,
+        &scene.openings,
+    );
     skin::paint_black_dots(&mut canvas, &mut r_top, &look);
     skin::paint_bubbles(&mut canvas, &mut r_top, &look);
     skin::paint_glitter_and_glare(&mut canvas, &mut r_top, &look);
@@ -404,7 +430,12 @@ pub fn render_phantom(seed: u64, index: usize, opts: &PhantomOptions) -> (RgbIma
 /// Writes `n` phantoms into `out` (created if needed): `phantom_NNNN.jpg` (or `.png`) and
 /// `phantom_NNNN.truth.json` each. Image `i` uses seed [`image_seed`]`(seed, i)`, so it is
 /// the same whatever `n` is. Renders in parallel; returns the image paths in order.
-pub fn write_suite(out: &Path, n: usize, seed: u64, opts: &PhantomOptions) -> anyhow::Result<Vec<PathBuf>> {
+pub fn write_suite(
+    out: &Path,
+    n: usize,
+    seed: u64,
+    opts: &PhantomOptions,
+) -> anyhow::Result<Vec<PathBuf>> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     (0..n)
         .into_par_iter()
@@ -416,7 +447,8 @@ pub fn write_suite(out: &Path, n: usize, seed: u64, opts: &PhantomOptions) -> an
                 Some(q) => {
                     let f = fs::File::create(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
-                    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(BufWriter::new(f), q);
+                    let mut enc =
+                        image::codecs::jpeg::JpegEncoder::new_with_quality(BufWriter::new(f), q);
                     enc.encode_image(&img)
                         .with_context(|| format!("writing {}", path.display()))?;
                 }
@@ -424,7 +456,11 @@ pub fn write_suite(out: &Path, n: usize, seed: u64, opts: &PhantomOptions) -> an
                     .save_with_format(&path, image::ImageFormat::Png)
                     .with_context(|| format!("writing {}", path.display()))?,
             }
-            let stem = truth.image.rsplit_once('.').map(|(a, _)| a).unwrap_or(&truth.image);
+            let stem = truth
+                .image
+                .rsplit_once('.')
+                .map(|(a, _)| a)
+                .unwrap_or(&truth.image);
             let tpath = out.join(format!("{stem}.truth.json"));
             let json = serde_json::to_string_pretty(&truth)? + "\n";
             fs::write(&tpath, json).with_context(|| format!("writing {}", tpath.display()))?;

@@ -36,7 +36,10 @@ impl Rng {
             splitmix64(&mut x),
             splitmix64(&mut x),
         ];
-        Rng { s, spare_normal: None }
+        Rng {
+            s,
+            spare_normal: None,
+        }
     }
 
     /// An independent stream for a named part of the scene (`tag` distinguishes parts).

@@ -19,7 +19,7 @@ pub(crate) fn paint_skin(c: &mut Canvas, r: &mut Rng, look: &Look) {
     let (w, h) = (c.w, c.h);
     let big = w.max(h) as f64;
     let m = look.mottle as f32;
-    let lum_oct: Vec<(Noise2, f32)> = [(2.5, 0.06), (5.0, 0.04), (10.0, 0.025), (20.0, 0.015)]
+    let lum_oct: Vec<(Noise2, f32)> = [(2.5, 0.08), (5.0, 0.055), (10.0, 0.035), (20.0, 0.02)]
         .iter()
         .map(|&(div, amp)| (Noise2::new(r, w, h, big / div), amp * m))
         .collect();
@@ -29,12 +29,17 @@ pub(crate) fn paint_skin(c: &mut Canvas, r: &mut Rng, look: &Look) {
         .collect();
     let tex_cell = r.range(2.0, 3.5);
     let fine: Vec<(Noise2, f32)> = vec![
-        (Noise2::new(r, w, h, tex_cell), 0.025 * m.max(0.7)),
-        (Noise2::new(r, w, h, 1.3), 0.012),
-        (Noise2::new(r, w, h, look.px(60.0).max(5.0)), 0.02),
+        (Noise2::new(r, w, h, tex_cell), 0.03 * m.max(0.7)),
+        (Noise2::new(r, w, h, 1.3), 0.015),
+        (Noise2::new(r, w, h, look.px(60.0).max(5.0)), 0.03),
+        (Noise2::new(r, w, h, look.px(150.0).max(10.0)), 0.03),
     ];
-    let red_amp = (0.05 + 0.07 * look.redness) as f32;
-    let sk = [look.skin[0] as f32, look.skin[1] as f32, look.skin[2] as f32];
+    let red_amp = (0.06 + 0.12 * look.redness) as f32;
+    let sk = [
+        look.skin[0] as f32,
+        look.skin[1] as f32,
+        look.skin[2] as f32,
+    ];
     let mut a = vec![0.0f32; w];
     let mut b = vec![0.0f32; w];
     for y in 0..h {
@@ -50,21 +55,81 @@ pub(crate) fn paint_skin(c: &mut Canvas, r: &mut Rng, look: &Look) {
         for x in 0..w {
             let l = 1.0 + a[x];
             let rd = b[x].clamp(-1.0, 1.0) * red_amp;
-            row[x] = [sk[0] * l * (1.0 + 0.3 * rd), sk[1] * l * (1.0 - rd), sk[2] * l * (1.0 - 0.8 * rd)];
+            row[x] = [
+                sk[0] * l * (1.0 + 0.3 * rd),
+                sk[1] * l * (1.0 - rd),
+                sk[2] * l * (1.0 - 0.8 * rd),
+            ];
         }
     }
+    paint_network(c, r, look);
     // Pores and pits: tiny soft darker dots.
     let pores = r.about((w * h) as f64 / 900.0);
     for _ in 0..pores {
         let (cx, cy) = (r.range(0.0, w as f64), r.range(0.0, h as f64));
         let rad = r.range(0.7, 2.2);
         let depth = r.range(0.03, 0.10) as f32;
-        c.disc(cx, cy, rad * 2.0, |d| (-(d * d) / (2.0 * rad * rad * 0.5)).exp(), |p, g| {
-            let f = 1.0 - depth * g as f32;
-            p[0] *= f;
-            p[1] *= f * 0.99;
-            p[2] *= f * 0.99;
-        });
+        c.disc(
+            cx,
+            cy,
+            rad * 2.0,
+            |d| (-(d * d) / (2.0 * rad * rad * 0.5)).exp(),
+            |p, g| {
+                let f = 1.0 - depth * g as f32;
+                p[0] *= f;
+                p[1] *= f * 0.99;
+                p[2] *= f * 0.99;
+            },
+        );
+    }
+}
+
+/// Honeycomb pigment network: a faint brownish net of rounded cells (strong on dark
+/// skin, faint on light skin), patchy.
+fn paint_network(c: &mut Canvas, r: &mut Rng, look: &Look) {
+    let strength = (0.02 + 0.16 * look.tone) * r.range(0.3, 1.0);
+    let cell = look.px(r.range(90.0, 180.0)).max(6.0);
+    let (w, h) = (c.w, c.h);
+    let gw = (w as f64 / cell).ceil() as usize + 2;
+    let gh = (h as f64 / cell).ceil() as usize + 2;
+    let pts: Vec<[f64; 2]> = (0..gw * gh)
+        .map(|i| {
+            let (gx, gy) = ((i % gw) as f64, (i / gw) as f64);
+            [
+                (gx - 1.0 + r.range(0.1, 0.9)) * cell,
+                (gy - 1.0 + r.range(0.1, 0.9)) * cell,
+            ]
+        })
+        .collect();
+    let patch_cell = cell * r.range(3.0, 8.0);
+    let patch = Noise2::new(r, w, h, patch_cell);
+    let line = cell * r.range(0.1, 0.2);
+    for y in 0..h {
+        let gy = (y as f64 / cell) as usize + 1;
+        for x in 0..w {
+            let gx = (x as f64 / cell) as usize + 1;
+            let (mut f1, mut f2) = (f64::INFINITY, f64::INFINITY);
+            for j in gy - 1..=(gy + 1).min(gh - 1) {
+                for i in gx - 1..=(gx + 1).min(gw - 1) {
+                    let p = pts[j * gw + i];
+                    let d = ((x as f64 - p[0]).powi(2) + (y as f64 - p[1]).powi(2)).sqrt();
+                    if d < f1 {
+                        f2 = f1;
+                        f1 = d;
+                    } else if d < f2 {
+                        f2 = d;
+                    }
+                }
+            }
+            let z = (f2 - f1) / line;
+            let g =
+                (-0.5 * z * z).exp() * (0.5 + 0.8 * patch.at(x as f64, y as f64)).clamp(0.0, 1.0);
+            let a = (strength * g) as f32;
+            let p = &mut c.px[y * w + x];
+            p[0] *= 1.0 - 0.8 * a;
+            p[1] *= 1.0 - a;
+            p[2] *= 1.0 - 1.1 * a;
+        }
     }
 }
 
@@ -73,9 +138,22 @@ fn crossing_curve(r: &mut Rng, look: &Look, theta: f64) -> Vec<[f64; 2]> {
     let (w, h) = (look.w as f64, look.h as f64);
     let diag = (w * w + h * h).sqrt();
     let c = [r.range(0.0, w), r.range(0.0, h)];
-    let start = [c[0] - diag * 0.75 * theta.cos(), c[1] - diag * 0.75 * theta.sin()];
+    let start = [
+        c[0] - diag * 0.75 * theta.cos(),
+        c[1] - diag * 0.75 * theta.sin(),
+    ];
     let k0 = r.gauss(0.0, 0.3) / diag;
-    integrate_curve(start, theta, diag * 1.5, 3.0, k0, 1.0 / diag, diag / 4.0, 4.0 / diag, r)
+    integrate_curve(
+        start,
+        theta,
+        diag * 1.5,
+        3.0,
+        k0,
+        1.0 / diag,
+        diag / 4.0,
+        4.0 / diag,
+        r,
+    )
 }
 
 /// Skin furrows: soft, wide, low-contrast valleys in a couple of dominant directions, and
@@ -92,7 +170,10 @@ pub(crate) fn paint_furrows(c: &mut Canvas, field: &mut NearField, r: &mut Rng, 
         let (fwhm, depth) = if fine {
             (r.range(3.5, 6.0), r.range(0.02, 0.04))
         } else {
-            (r.range(6.0, 20.0), r.range(look.furrow_depth.0, look.furrow_depth.1))
+            (
+                r.range(6.0, 20.0),
+                r.range(look.furrow_depth.0, look.furrow_depth.1),
+            )
         };
         let sigma = fwhm / 2.355;
         let fade = Noise1::new(*cum.last().unwrap(), r.range(150.0, 500.0), r);
@@ -121,9 +202,19 @@ pub(crate) fn paint_vessels(c: &mut Canvas, field: &mut NearField, r: &mut Rng, 
     let (w, h) = (look.w as f64, look.h as f64);
     for _ in 0..look.vessels {
         let p = [r.range(0.0, w), r.range(0.0, h)];
-        let len = look.px(r.range(200.0, 1200.0));
-        let per = 1.0 / look.px(150.0);
-        let pts = integrate_curve(p, r.range(0.0, TAU), len, 0.5, r.gauss(0.0, per), 2.0 * per, look.px(100.0), 3.0 * per, r);
+        let len = look.px(r.range(300.0, 1500.0));
+        let per = 1.0 / look.px(400.0);
+        let pts = integrate_curve(
+            p,
+            r.range(0.0, TAU),
+            len,
+            0.5,
+            r.gauss(0.0, 0.5 * per),
+            1.5 * per,
+            look.px(150.0),
+            1.5 * per,
+            r,
+        );
         let cum = arc_lengths(&pts);
         let width = r.range(1.0, 3.0);
         let strength = r.range(0.15, 0.4) as f32;
@@ -149,19 +240,31 @@ pub(crate) fn paint_openings(c: &mut Canvas, r: &mut Rng, look: &Look, openings:
         let rad = o.radius;
         let soft = (0.3 * rad).max(0.8);
         let tint = [r.range(0.5, 0.75), 1.0, r.range(0.8, 1.0)];
-        c.disc(o.c[0], o.c[1], rad + 3.0 * soft, |d| 1.0 / (1.0 + ((d - rad) / soft).exp()), |p, g| {
-            for k in 0..3 {
-                p[k] *= (1.0 - a * tint[k] * g) as f32;
-            }
-        });
+        c.disc(
+            o.c[0],
+            o.c[1],
+            rad + 3.0 * soft,
+            |d| 1.0 / (1.0 + ((d - rad) / soft).exp()),
+            |p, g| {
+                for k in 0..3 {
+                    p[k] *= (1.0 - a * tint[k] * g) as f32;
+                }
+            },
+        );
         if o.has_hair && r.chance(0.15 + 0.2 * look.tone) {
             let hr = rad * r.range(1.8, 2.8);
             let ha = r.range(0.04, 0.1);
-            c.disc(o.c[0], o.c[1], hr * 1.5, |d| (-(d * d) / (2.0 * (hr * 0.6).powi(2))).exp(), |p, g| {
-                p[0] *= (1.0 - ha * 0.8 * g) as f32;
-                p[1] *= (1.0 - ha * g) as f32;
-                p[2] *= (1.0 - ha * 1.1 * g) as f32;
-            });
+            c.disc(
+                o.c[0],
+                o.c[1],
+                hr * 1.5,
+                |d| (-(d * d) / (2.0 * (hr * 0.6).powi(2))).exp(),
+                |p, g| {
+                    p[0] *= (1.0 - ha * 0.8 * g) as f32;
+                    p[1] *= (1.0 - ha * g) as f32;
+                    p[2] *= (1.0 - ha * 1.1 * g) as f32;
+                },
+            );
         }
     }
 }
@@ -179,22 +282,38 @@ pub(crate) fn paint_yellow_dots(c: &mut Canvas, r: &mut Rng, look: &Look, openin
         };
         let rad = r.range(5.0, 15.0);
         let soft = rad * r.range(0.15, 0.35);
-        let bright = (sl * r.range(1.05, 1.4) + 0.04).min(0.9);
-        let col = [bright * 1.15, bright * r.range(0.9, 1.0), bright * r.range(0.35, 0.55)];
+        let bright = (sl * r.range(1.2, 1.6) + 0.05).min(0.8);
+        let col = [
+            bright * 1.25,
+            bright * 1.25 * r.range(0.6, 0.7),
+            bright * 1.25 * r.range(0.15, 0.25),
+        ];
         let alpha = r.range(0.35, 0.75);
         let dark_core = r.chance(0.3);
-        c.disc(cx, cy, rad + 3.0 * soft, |d| 1.0 / (1.0 + ((d - rad) / soft).exp()), |p, g| {
-            let a = (alpha * g) as f32;
-            for k in 0..3 {
-                p[k] = p[k] * (1.0 - a) + col[k] as f32 * a;
-            }
-        });
+        c.disc(
+            cx,
+            cy,
+            rad + 3.0 * soft,
+            |d| 1.0 / (1.0 + ((d - rad) / soft).exp()),
+            |p, g| {
+                let a = (alpha * g) as f32;
+                for k in 0..3 {
+                    p[k] = p[k] * (1.0 - a) + col[k] as f32 * a;
+                }
+            },
+        );
         if dark_core {
             let cr = rad * r.range(0.2, 0.4);
-            c.disc(cx, cy, cr * 2.0, |d| (-(d * d) / (2.0 * cr * cr * 0.5)).exp(), |p, g| {
-                let f = (1.0 - 0.3 * g) as f32;
-                p.iter_mut().for_each(|v| *v *= f);
-            });
+            c.disc(
+                cx,
+                cy,
+                cr * 2.0,
+                |d| (-(d * d) / (2.0 * cr * cr * 0.5)).exp(),
+                |p, g| {
+                    let f = (1.0 - 0.3 * g) as f32;
+                    p.iter_mut().for_each(|v| *v *= f);
+                },
+            );
         }
     }
 }
@@ -205,33 +324,57 @@ pub(crate) fn paint_black_dots(c: &mut Canvas, r: &mut Rng, look: &Look) {
         let (cx, cy) = (r.range(0.0, look.w as f64), r.range(0.0, look.h as f64));
         let rad = r.range(1.5, 5.0);
         let a = r.range(0.5, 0.85);
-        c.disc(cx, cy, rad + 2.0, |d| 1.0 / (1.0 + ((d - rad) / 0.6).exp()), |p, g| {
-            let f = (1.0 - a * g) as f32;
-            p[0] *= f;
-            p[1] *= f * 0.95;
-            p[2] *= f * 0.92;
-        });
+        c.disc(
+            cx,
+            cy,
+            rad + 2.0,
+            |d| 1.0 / (1.0 + ((d - rad) / 0.6).exp()),
+            |p, g| {
+                let f = (1.0 - a * g) as f32;
+                p[0] *= f;
+                p[1] *= f * 0.95;
+                p[2] *= f * 0.92;
+            },
+        );
     }
 }
 
-/// White/yellowish irregular flakes of scale.
-pub(crate) fn paint_scales(c: &mut Canvas, r: &mut Rng, look: &Look, count: usize) {
+/// White/yellowish irregular flakes of scale, half of them around follicular openings.
+pub(crate) fn paint_scales(
+    c: &mut Canvas,
+    r: &mut Rng,
+    look: &Look,
+    count: usize,
+    openings: &[Opening],
+) {
     let (w, h) = (look.w as f64, look.h as f64);
     for _ in 0..count {
-        let (cx, cy) = (r.range(0.0, w), r.range(0.0, h));
-        let r0 = look.px(r.range(40.0, 250.0)).max(4.0);
-        let aspect = r.range(1.0, 2.5);
+        let (cx, cy) = if !openings.is_empty() && r.chance(0.5) {
+            let o = &openings[r.count(0, openings.len() - 1)];
+            (
+                o.c[0] + r.gauss(0.0, o.radius * 2.0),
+                o.c[1] + r.gauss(0.0, o.radius * 2.0),
+            )
+        } else {
+            (r.range(0.0, w), r.range(0.0, h))
+        };
+        let r0 = look.px(r.range(30.0, 200.0)).max(4.0);
+        let aspect = r.range(1.0, 2.8);
         let rot = r.range(0.0, PI);
-        let harm: Vec<(f64, f64)> = (2..6).map(|k| (r.range(0.0, 0.3) / k as f64 * 2.0, r.range(0.0, TAU))).collect();
-        let alpha = r.range(0.2, 0.6);
+        let harm: Vec<(f64, f64)> = (2..9)
+            .map(|k| (r.range(0.0, 0.45) / (k as f64).powf(0.8), r.range(0.0, TAU)))
+            .collect();
+        let alpha = r.range(0.15, 0.55);
         let b = r.range(0.72, 0.95);
         let col = [b, b * r.range(0.95, 1.0), b * r.range(0.8, 0.95)];
-        let tex_cell = r.range(2.5, 8.0);
-        let ext = r0 * aspect * 1.7 + 3.0;
+        let tex_cell = r.range(4.0, 12.0);
+        let ext = r0 * aspect * 2.2 + 3.0;
         let Some((x0, x1, y0, y1)) = c.clip_box(cx - ext, cx + ext, cy - ext, cy + ext) else {
             continue;
         };
-        let tex = Noise2::new(r, x1 - x0 + 1, y1 - y0 + 1, tex_cell);
+        let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+        let tex = Noise2::new(r, bw, bh, tex_cell);
+        let ragged = Noise2::new(r, bw, bh, r0.clamp(3.0, 12.0) * 0.6);
         let (cs, sn) = (rot.cos(), rot.sin());
         for y in y0..=y1 {
             for x in x0..=x1 {
@@ -240,13 +383,19 @@ pub(crate) fn paint_scales(c: &mut Canvas, r: &mut Rng, look: &Look, count: usiz
                 let v = -dx * sn + dy * cs;
                 let rho = (u * u + v * v).sqrt();
                 let ang = v.atan2(u);
-                let rr = r0 * (1.0 + harm.iter().enumerate().map(|(k, (a, ph))| a * ((k + 2) as f64 * ang + ph).cos()).sum::<f64>());
-                let inside = smoothstep(1.2, -1.2, rho - rr);
+                let (lx, ly) = ((x - x0) as f64, (y - y0) as f64);
+                let shape: f64 = harm
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (a, ph))| a * ((k + 2) as f64 * ang + ph).cos())
+                    .sum();
+                let rr = r0 * (1.0 + shape + 0.3 * ragged.at(lx, ly));
+                let inside = smoothstep(0.8, -0.8, rho - rr);
                 if inside <= 0.0 {
                     continue;
                 }
-                let rim = (-((rho - rr + 1.5) / 1.5).powi(2)).exp() * 0.5;
-                let t = 0.55 + 0.45 * tex.at((x - x0) as f64, (y - y0) as f64);
+                let rim = (-((rho - rr + 1.2) / 1.2).powi(2)).exp() * 0.6;
+                let t = (0.75 + 0.35 * tex.at(lx, ly)).clamp(0.2, 1.0);
                 let a = (alpha * inside * (t + rim)).clamp(0.0, 0.9) as f32;
                 let p = &mut c.px[y * c.w + x];
                 for k in 0..3 {
@@ -265,23 +414,35 @@ pub(crate) fn paint_bubbles(c: &mut Canvas, r: &mut Rng, look: &Look) {
         let rad = r.range(15.0, 80.0);
         let dark = r.range(0.2, 0.5);
         let rw = r.range(1.0, 2.5);
-        c.disc(cx, cy, rad + 4.0 * rw, |d| d, |p, d| {
-            let z = (d - rad) / rw;
-            let ring = (-0.5 * z * z).exp();
-            let zi = (d - rad * 0.88) / (rw * 1.5);
-            let inner = 0.12 * (-0.5 * zi * zi).exp();
-            let f = (1.0 - dark * ring) as f32;
-            for v in p.iter_mut() {
-                *v = *v * f + inner as f32;
-            }
-        });
+        c.disc(
+            cx,
+            cy,
+            rad + 4.0 * rw,
+            |d| d,
+            |p, d| {
+                let z = (d - rad) / rw;
+                let ring = (-0.5 * z * z).exp();
+                let zi = (d - rad * 0.88) / (rw * 1.5);
+                let inner = 0.12 * (-0.5 * zi * zi).exp();
+                let f = (1.0 - dark * ring) as f32;
+                for v in p.iter_mut() {
+                    *v = *v * f + inner as f32;
+                }
+            },
+        );
         let (sx, sy) = (cx - rad * 0.4, cy - rad * 0.4);
         let sr = rad * 0.12 + 1.0;
-        c.disc(sx, sy, sr * 2.5, |d| (-(d * d) / (2.0 * sr * sr)).exp(), |p, g| {
-            for v in p.iter_mut() {
-                *v += (0.8 * g) as f32;
-            }
-        });
+        c.disc(
+            sx,
+            sy,
+            sr * 2.5,
+            |d| (-(d * d) / (2.0 * sr * sr)).exp(),
+            |p, g| {
+                for v in p.iter_mut() {
+                    *v += (0.8 * g) as f32;
+                }
+            },
+        );
     }
 }
 
@@ -289,7 +450,9 @@ pub(crate) fn paint_bubbles(c: &mut Canvas, r: &mut Rng, look: &Look) {
 /// (small saturated white spots).
 pub(crate) fn paint_glitter_and_glare(c: &mut Canvas, r: &mut Rng, look: &Look) {
     let (w, h) = (look.w as f64, look.h as f64);
-    let clusters: Vec<([f64; 2], f64)> = (0..r.count(1, 4)).map(|_| ([r.range(0.0, w), r.range(0.0, h)], r.range(20.0, 120.0))).collect();
+    let clusters: Vec<([f64; 2], f64)> = (0..r.count(1, 4))
+        .map(|_| ([r.range(0.0, w), r.range(0.0, h)], r.range(20.0, 120.0)))
+        .collect();
     for _ in 0..look.glitter {
         let (x, y) = if r.chance(0.5) {
             let (cc, sd) = clusters[r.count(0, clusters.len() - 1)];
@@ -300,20 +463,31 @@ pub(crate) fn paint_glitter_and_glare(c: &mut Canvas, r: &mut Rng, look: &Look) 
         let sg = r.range(0.3, 0.9);
         let peak = r.range(0.15, 1.2);
         let tint = [r.range(0.9, 1.0), r.range(0.95, 1.0), 1.0];
-        c.disc(x, y, 3.0 * sg + 0.5, |d| (-(d * d) / (2.0 * sg * sg)).exp(), |p, g| {
-            for k in 0..3 {
-                p[k] += (peak * tint[k] * g) as f32;
-            }
-        });
+        c.disc(
+            x,
+            y,
+            3.0 * sg + 0.5,
+            |d| (-(d * d) / (2.0 * sg * sg)).exp(),
+            |p, g| {
+                for k in 0..3 {
+                    p[k] += (peak * tint[k] * g) as f32;
+                }
+            },
+        );
     }
     for _ in 0..look.glare {
         let (x, y) = (r.range(0.0, w), r.range(0.0, h));
-        let sg = r.range(1.0, 5.0);
-        let peak = r.range(1.0, 3.0);
+        let sg = r.range(0.8, 3.5);
+        let peak = r.range(0.8, 3.0);
         let elong = r.range(1.0, 2.5);
         let rot = r.range(0.0, PI);
         let (cs, sn) = (rot.cos(), rot.sin());
-        let Some((x0, x1, y0, y1)) = c.clip_box(x - 4.0 * sg * elong, x + 4.0 * sg * elong, y - 4.0 * sg * elong, y + 4.0 * sg * elong) else {
+        let Some((x0, x1, y0, y1)) = c.clip_box(
+            x - 4.0 * sg * elong,
+            x + 4.0 * sg * elong,
+            y - 4.0 * sg * elong,
+            y + 4.0 * sg * elong,
+        ) else {
             continue;
         };
         for yy in y0..=y1 {
@@ -348,7 +522,8 @@ pub(crate) fn apply_vignette(c: &mut Canvas, r: &mut Rng, look: &Look) {
         for x in 0..c.w {
             let (dx, dy) = ((x as f64 - cx) / rmax, (y as f64 - cy) / rmax);
             let q = dx * dx + dy * dy;
-            let f = ((1.0 - v * q - 0.3 * v * q * q) * (1.0 + tilt * (dx * tc + dy * ts))).max(0.05) as f32;
+            let f = ((1.0 - v * q - 0.3 * v * q * q) * (1.0 + tilt * (dx * tc + dy * ts))).max(0.05)
+                as f32;
             let p = &mut c.px[y * c.w + x];
             p[0] *= f;
             p[1] *= f;

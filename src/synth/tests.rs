@@ -2,7 +2,13 @@ use super::*;
 use crate::settings::HairClass;
 
 fn small(d: Difficulty) -> PhantomOptions {
-    PhantomOptions { width: 320, height: 240, um_per_px: None, difficulty: d, jpeg_quality: Some(90) }
+    PhantomOptions {
+        width: 320,
+        height: 240,
+        um_per_px: None,
+        difficulty: d,
+        jpeg_quality: Some(90),
+    }
 }
 
 fn luma(img: &RgbImage, x: f64, y: f64) -> Option<f64> {
@@ -56,9 +62,16 @@ fn synth_truth_is_consistent_with_geometry() {
             assert_eq!(t.difficulty, d.as_str());
             for (i, hair) in t.hairs.iter().enumerate() {
                 assert_eq!(hair.id, i);
-                assert!(hair.width_um > 5.0 && hair.width_um <= 102.0, "{}", hair.width_um);
+                assert!(
+                    hair.width_um > 5.0 && hair.width_um <= 102.0,
+                    "{}",
+                    hair.width_um
+                );
                 assert!((hair.width_px * t.um_per_px - hair.width_um).abs() < 1e-9);
-                assert_eq!(hair.class, HairClass::of_width_um(hair.width_um, 30.0, 60.0));
+                assert_eq!(
+                    hair.class,
+                    HairClass::of_width_um(hair.width_um, 30.0, 60.0)
+                );
                 assert!(hair.length_px >= 5.0);
                 let mut len = 0.0;
                 for w in hair.points.windows(2) {
@@ -102,13 +115,24 @@ fn synth_truth_is_consistent_with_geometry() {
             }
         }
     }
-    assert!(dark_checked >= 10, "too few dark hairs checked: {dark_checked}");
-    assert!(dark_ok as f64 >= 0.9 * dark_checked as f64, "{dark_ok}/{dark_checked}");
+    assert!(
+        dark_checked >= 10,
+        "too few dark hairs checked: {dark_checked}"
+    );
+    assert!(
+        dark_ok as f64 >= 0.9 * dark_checked as f64,
+        "{dark_ok}/{dark_checked}"
+    );
 }
 
 #[test]
 fn synth_widths_cover_all_classes() {
-    let o = PhantomOptions { width: 480, height: 360, um_per_px: Some(4.0), ..small(Difficulty::Realistic) };
+    let o = PhantomOptions {
+        width: 480,
+        height: 360,
+        um_per_px: Some(4.0),
+        ..small(Difficulty::Realistic)
+    };
     let mut counts = [0usize; 3];
     let mut light = 0;
     for seed in 0..8u64 {
@@ -162,12 +186,16 @@ fn synth_write_suite_is_prefix_stable() {
     for p in &b {
         assert!(p.exists());
         let t = p.with_extension("truth.json");
-        let truth: TruthImage = serde_json::from_str(&std::fs::read_to_string(&t).unwrap()).unwrap();
+        let truth: TruthImage =
+            serde_json::from_str(&std::fs::read_to_string(&t).unwrap()).unwrap();
         assert_eq!(truth.image, p.file_name().unwrap().to_str().unwrap());
         let img = image::open(p).unwrap();
         assert_eq!((img.width(), img.height()), (320, 240));
     }
-    let png = PhantomOptions { jpeg_quality: None, ..o };
+    let png = PhantomOptions {
+        jpeg_quality: None,
+        ..o
+    };
     let c = write_suite(&dir.path().join("c"), 1, 99, &png).unwrap();
     assert_eq!(c[0].extension().unwrap(), "png");
 }
@@ -182,7 +210,10 @@ fn synth_look() {
     std::fs::create_dir_all(dir).unwrap();
     for d in Difficulty::ALL {
         for i in 0..3usize {
-            let o = PhantomOptions { difficulty: d, ..PhantomOptions::default() };
+            let o = PhantomOptions {
+                difficulty: d,
+                ..PhantomOptions::default()
+            };
             let t0 = std::time::Instant::now();
             let (img, t) = render_phantom(image_seed(2024, i), i, &o);
             let ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -194,7 +225,8 @@ fn synth_look() {
                 t.blur_sigma_px,
                 t.summary.thin_fraction.unwrap_or(0.0)
             );
-            img.save(dir.join(format!("{}_{i}.png", d.as_str()))).unwrap();
+            img.save(dir.join(format!("{}_{i}.png", d.as_str())))
+                .unwrap();
             std::fs::write(
                 dir.join(format!("{}_{i}.truth.json", d.as_str())),
                 serde_json::to_string_pretty(&t).unwrap(),
