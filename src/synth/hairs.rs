@@ -141,15 +141,21 @@ fn optics(r: &mut Rng, look: &Look, w_um: f64) -> (Kind, [f64; 3], [f64; 3]) {
     let s = look.um_per_px;
     let (mu_um, ratios, mut colour) = match kind {
         Kind::Pigmented => {
-            let (mu, c) = if r.chance(0.8) {
-                (r.range(0.018, 0.05), r.range(0.012, 0.05))
-            } else {
-                (r.range(0.008, 0.018), r.range(0.06, 0.14))
-            };
+            // The person's hair colour, varied per hair.
+            let hc = &look.hair;
+            let c = hc.colour * r.range(0.8, 1.25);
             (
-                mu,
-                [1.0, r.range(1.2, 1.45), r.range(1.45, 1.9)],
-                [c, c * r.range(0.45, 0.6), c * r.range(0.2, 0.35)],
+                hc.mu_um * r.range(0.75, 1.25),
+                [
+                    1.0,
+                    hc.mu_ratio[0] * r.range(0.95, 1.05),
+                    hc.mu_ratio[1] * r.range(0.95, 1.05),
+                ],
+                [
+                    c,
+                    c * hc.hue[0] * r.range(0.93, 1.07),
+                    c * hc.hue[1] * r.range(0.9, 1.1),
+                ],
             )
         }
         Kind::Vellus => {
@@ -635,4 +641,47 @@ pub(crate) fn truth(look: &Look, hairs: &[Hair]) -> Vec<TruthHair> {
 #[cfg(test)]
 pub(crate) fn clip_runs_for_test(pts: &[[f64; 2]], w: f64, h: f64) -> Vec<Vec<([f64; 2], f64)>> {
     visible_runs(pts, &arc_lengths(pts), w, h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{Look, PhantomOptions};
+
+    /// An opaque black hair on white: the darkened area equals width × length, so the
+    /// rendered geometry (supersampled coverage) agrees with the truth.
+    #[test]
+    fn synth_opaque_hair_area_matches_truth() {
+        let opts = PhantomOptions {
+            width: 200,
+            height: 160,
+            um_per_px: Some(5.0),
+            ..Default::default()
+        };
+        let look = Look::sample(1, &opts);
+        let mut r = Rng::new(3);
+        for (w_um, curve) in [(36.5, 0.0), (12.0, 0.004), (81.0, -0.006)] {
+            let pts = integrate_curve([30.0, 40.0], 0.4, 120.0, 0.5, curve, 0.0, 50.0, 1.0, &mut r);
+            let mut hair = make_hair(&mut r, &look, pts, w_um, 0.0, 1.0, 0.0, None);
+            hair.mu = [1e3; 3];
+            hair.colour = [0.0; 3];
+            hair.highlight = None;
+            hair.medulla = None;
+            hair.root_fade = 0.0;
+            let mut c = Canvas::new(200, 160);
+            c.px.iter_mut().for_each(|p| *p = [1.0; 3]);
+            let mut field = NearField::new(200, 160);
+            render(&mut c, &mut field, &look, std::slice::from_ref(&hair));
+            let area: f64 = c.px.iter().map(|p| 1.0 - p[0] as f64).sum();
+            let t = truth(&look, std::slice::from_ref(&hair));
+            assert_eq!(t.len(), 1);
+            let expect = t[0].width_px * t[0].length_px;
+            eprintln!("w {w_um}: area {area:.3} vs {expect:.3}");
+            assert!((t[0].width_px - w_um / 5.0).abs() < 1e-9);
+            assert!(
+                (area - expect).abs() < 0.004 * expect + 0.5,
+                "w {w_um}: area {area:.2} vs {expect:.2}"
+            );
+        }
+    }
 }

@@ -177,6 +177,44 @@ pub(crate) struct Look {
     pub glitter: usize,
     pub bubbles: usize,
     pub vessels: usize,
+    /// Pigmented hair colour of this person.
+    pub hair: HairColour,
+}
+
+/// Colour of a person's pigmented hairs (each hair varies around it).
+#[derive(Clone, Debug)]
+pub(crate) struct HairColour {
+    /// Absorption per µm of path (red channel).
+    pub mu_um: f64,
+    /// Green and blue absorption relative to red.
+    pub mu_ratio: [f64; 2],
+    /// Back-scattered colour, red channel (linear).
+    pub colour: f64,
+    /// Green and blue of the back-scattered colour relative to red.
+    pub hue: [f64; 2],
+}
+
+impl HairColour {
+    fn sample(r: &mut Rng, d: Difficulty) -> HairColour {
+        // black, dark brown, brown, light brown / auburn
+        let weights = match d {
+            Difficulty::Easy => [0.5, 0.5, 0.0, 0.0],
+            Difficulty::Realistic => [0.3, 0.35, 0.25, 0.1],
+            Difficulty::Hard => [0.25, 0.3, 0.3, 0.15],
+        };
+        let (mu, c, g, b) = match r.pick(&weights) {
+            0 => ((0.04, 0.06), (0.012, 0.025), (0.5, 0.6), (0.3, 0.4)),
+            1 => ((0.025, 0.04), (0.02, 0.04), (0.45, 0.55), (0.2, 0.3)),
+            2 => ((0.015, 0.025), (0.04, 0.08), (0.45, 0.55), (0.2, 0.3)),
+            _ => ((0.01, 0.016), (0.07, 0.12), (0.38, 0.48), (0.15, 0.25)),
+        };
+        HairColour {
+            mu_um: r.range(mu.0, mu.1),
+            mu_ratio: [r.range(1.2, 1.45), r.range(1.45, 1.9)],
+            colour: r.range(c.0, c.1),
+            hue: [r.range(g.0, g.1), r.range(b.0, b.1)],
+        }
+    }
 }
 
 impl Look {
@@ -236,6 +274,7 @@ impl Look {
             glitter: 0,
             bubbles: 0,
             vessels: 0,
+            hair: HairColour::sample(&mut r, d),
         };
         let rest = 1.0 - look.thin_share;
         match d {

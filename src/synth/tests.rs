@@ -152,6 +152,25 @@ fn synth_widths_cover_all_classes() {
 }
 
 #[test]
+fn synth_tiny_and_extreme_frames_render() {
+    for d in Difficulty::ALL {
+        for (w, h, s) in [(1, 1, 2.5), (16, 12, 8.0), (64, 48, 2.5), (64, 48, 8.0)] {
+            let o = PhantomOptions {
+                width: w,
+                height: h,
+                um_per_px: Some(s),
+                difficulty: d,
+                jpeg_quality: None,
+            };
+            let (img, t) = render_phantom(5, 0, &o);
+            assert_eq!((img.width(), img.height()), (w, h));
+            assert_eq!(t.image, "phantom_0000.png");
+            assert!(t.hairs.iter().all(|h| h.length_px >= 5.0));
+        }
+    }
+}
+
+#[test]
 fn synth_clipping_splits_reentering_hairs() {
     // A straight line along y = 5 from x = -10 to 30 leaves a 20×10 frame and comes back.
     let mut pts = Vec::new();
