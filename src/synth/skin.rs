@@ -23,10 +23,16 @@ pub(crate) fn paint_skin(c: &mut Canvas, r: &mut Rng, look: &Look) {
         .iter()
         .map(|&(div, amp)| (Noise2::new(r, w, h, big / div), amp * m))
         .collect();
-    let red_oct: Vec<(Noise2, f32)> = [(3.0, 0.7), (7.0, 0.4)]
+    let mut red_oct: Vec<(Noise2, f32)> = [(3.0, 0.7), (7.0, 0.4)]
         .iter()
         .map(|&(div, amp)| (Noise2::new(r, w, h, big / div), amp))
         .collect();
+    // Mid-frequency reddish blotches (capillary blush) at 40–150 µm.
+    let blush = r.range(0.2, 0.5) as f32;
+    for um in [150.0, 70.0, 40.0] {
+        let cell = look.px(um).max(4.0);
+        red_oct.push((Noise2::new(r, w, h, cell), blush));
+    }
     let tex_cell = r.range(2.0, 3.5);
     let fine: Vec<(Noise2, f32)> = vec![
         (Noise2::new(r, w, h, tex_cell), 0.03 * m.max(0.7)),
