@@ -169,7 +169,10 @@ fn optics(r: &mut Rng, look: &Look, w_um: f64) -> (Kind, [f64; 3], [f64; 3]) {
             )
         }
         Kind::White => {
-            let target = (look.skin_lum * r.range(1.35, 1.8)).min(0.9);
+            let target = r
+                .range(0.45, 0.85)
+                .max(look.skin_lum * r.range(1.35, 1.6))
+                .min(0.92);
             let t = [1.0, r.range(0.93, 0.98), r.range(0.78, 0.9)];
             let l = lum(t);
             (

@@ -118,7 +118,7 @@ fn paint_network(c: &mut Canvas, r: &mut Rng, look: &Look) {
             for j in gy - 1..=(gy + 1).min(gh - 1) {
                 for i in gx - 1..=(gx + 1).min(gw - 1) {
                     let p = pts[j * gw + i];
-                    let d = ((x as f64 - p[0]).powi(2) + (y as f64 - p[1]).powi(2)).sqrt();
+                    let d = (x as f64 - p[0]).powi(2) + (y as f64 - p[1]).powi(2);
                     if d < f1 {
                         f2 = f1;
                         f1 = d;
@@ -127,7 +127,7 @@ fn paint_network(c: &mut Canvas, r: &mut Rng, look: &Look) {
                     }
                 }
             }
-            let z = (f2 - f1) / line;
+            let z = (f2.sqrt() - f1.sqrt()) / line;
             let g =
                 (-0.5 * z * z).exp() * (0.5 + 0.8 * patch.at(x as f64, y as f64)).clamp(0.0, 1.0);
             let a = (strength * g) as f32;
@@ -382,20 +382,32 @@ pub(crate) fn paint_scales(
         let tex = Noise2::new(r, bw, bh, tex_cell);
         let ragged = Noise2::new(r, bw, bh, r0.clamp(3.0, 12.0) * 0.6);
         let (cs, sn) = (rot.cos(), rot.sin());
+        // Outline r(θ) tabulated over 512 angles.
+        const NA: usize = 512;
+        let table: Vec<f64> = (0..NA)
+            .map(|i| {
+                let ang = (i as f64 / NA as f64) * TAU - PI;
+                1.0 + harm
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (a, ph))| a * ((k + 2) as f64 * ang + ph).cos())
+                    .sum::<f64>()
+            })
+            .collect();
+        let rmax = r0 * (table.iter().cloned().fold(0.0, f64::max) + 0.35) + 1.0;
         for y in y0..=y1 {
             for x in x0..=x1 {
                 let (dx, dy) = (x as f64 - cx, y as f64 - cy);
                 let u = (dx * cs + dy * sn) / aspect;
                 let v = -dx * sn + dy * cs;
                 let rho = (u * u + v * v).sqrt();
+                if rho > rmax {
+                    continue;
+                }
                 let ang = v.atan2(u);
                 let (lx, ly) = ((x - x0) as f64, (y - y0) as f64);
-                let shape: f64 = harm
-                    .iter()
-                    .enumerate()
-                    .map(|(k, (a, ph))| a * ((k + 2) as f64 * ang + ph).cos())
-                    .sum();
-                let rr = r0 * (1.0 + shape + 0.3 * ragged.at(lx, ly));
+                let ai = (((ang + PI) / TAU * NA as f64) as usize).min(NA - 1);
+                let rr = r0 * (table[ai] + 0.3 * ragged.at(lx, ly));
                 let inside = smoothstep(0.8, -0.8, rho - rr);
                 if inside <= 0.0 {
                     continue;

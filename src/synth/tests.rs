@@ -254,3 +254,53 @@ fn synth_look() {
         }
     }
 }
+
+/// Prints the time of each rendering stage for one full-size phantom per difficulty.
+#[test]
+#[ignore]
+fn synth_stage_times() {
+    use std::time::Instant;
+    for d in Difficulty::ALL {
+        let opts = PhantomOptions {
+            difficulty: d,
+            um_per_px: Some(4.0),
+            ..PhantomOptions::default()
+        };
+        let seed = image_seed(7, 0);
+        let look = Look::sample(seed, &opts);
+        let mut c = Canvas::new(look.w, look.h);
+        let mut field = canvas::NearField::new(look.w, look.h);
+        let mut r = Rng::new(1);
+        let mut times = Vec::new();
+        let mut t = Instant::now();
+        let mut lap = |name: &'static str, t: &mut Instant| {
+            times.push((name, t.elapsed().as_secs_f64() * 1e3));
+            *t = Instant::now();
+        };
+        let scene = hairs::generate(&mut r, &look);
+        lap("generate", &mut t);
+        skin::paint_skin(&mut c, &mut r, &look);
+        lap("skin", &mut t);
+        skin::paint_furrows(&mut c, &mut field, &mut r, &look);
+        skin::paint_vessels(&mut c, &mut field, &mut r, &look);
+        skin::paint_openings(&mut c, &mut r, &look, &scene.openings);
+        skin::paint_yellow_dots(&mut c, &mut r, &look, &scene.openings);
+        skin::paint_scales(&mut c, &mut r, &look, look.scales, &scene.openings);
+        lap("confounders", &mut t);
+        hairs::render(&mut c, &mut field, &look, &scene.hairs);
+        lap("hairs", &mut t);
+        skin::paint_bubbles(&mut c, &mut r, &look);
+        skin::paint_glitter_and_glare(&mut c, &mut r, &look);
+        skin::apply_vignette(&mut c, &mut r, &look);
+        lap("top", &mut t);
+        c.gaussian_blur(look.blur_sigma);
+        lap("blur", &mut t);
+        c.add_noise(&mut r, look.photon_gain, look.read_noise);
+        lap("noise", &mut t);
+        let _ = c.to_srgb8();
+        lap("srgb", &mut t);
+        let _ = hairs::truth(&look, &scene.hairs);
+        lap("truth", &mut t);
+        println!("{} ({} hairs): {times:?}", d.as_str(), scene.hairs.len());
+    }
+}
