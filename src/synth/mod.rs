@@ -12,6 +12,17 @@
 //! that visible part. Rendering uses the same centreline (as chords of at most 2 px
 //! between truth samples), so the geometry agrees to a few hundredths of a pixel.
 //!
+//! Truth conventions worth knowing when scoring:
+//! - every hair is in the truth even where it is hidden under another hair, a scale, a
+//!   bubble or glare, and near its root, where it is drawn faded (seen through the skin);
+//! - `light` is true when the hair's own colour is brighter than the image's base skin
+//!   (white/grey hairs, and hypopigmented hairs on dark skin); every hair is kept at least
+//!   25% away from the skin's luminance so the flag is unambiguous;
+//! - widths are the geometric shaft diameter (the cylinder's), averaged over the visible
+//!   centreline; highlight stripes and medullae lie inside it;
+//! - `blur_sigma_px` is the Gaussian applied after pixel integration (the same as before
+//!   it, since both are convolutions). Skin, confounders and hairs are all blurred.
+//!
 //! Everything is drawn from a self-contained generator ([`rng`]) so a seed gives the same
 //! phantom on every platform and with every dependency version.
 

@@ -253,6 +253,21 @@ fn synth_look() {
             .unwrap();
         }
     }
+    // A small JPEG suite per difficulty, as the CLI writes it.
+    for d in Difficulty::ALL {
+        let o = PhantomOptions {
+            difficulty: d,
+            ..PhantomOptions::default()
+        };
+        let t0 = std::time::Instant::now();
+        let paths = write_suite(&dir.join(format!("suite_{}", d.as_str())), 6, 2024, &o).unwrap();
+        println!(
+            "suite {}: {} images in {:.2} s",
+            d.as_str(),
+            paths.len(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
 }
 
 /// Prints the time of each rendering stage for one full-size phantom per difficulty.
