@@ -176,7 +176,7 @@ fn optics(r: &mut Rng, look: &Look, w_um: f64) -> (Kind, [f64; 3], [f64; 3]) {
             let t = [1.0, r.range(0.93, 0.98), r.range(0.78, 0.9)];
             let l = lum(t);
             (
-                r.range(0.005, 0.014),
+                r.range(0.008, 0.02),
                 [1.0, 1.0, 1.02],
                 [t[0] * target / l, t[1] * target / l, t[2] * target / l],
             )

@@ -53,8 +53,10 @@ fn synth_is_deterministic() {
 fn synth_truth_is_consistent_with_geometry() {
     let mut dark_checked = 0;
     let mut dark_ok = 0;
+    let mut light_checked = 0;
+    let mut light_ok = 0;
     for seed in 0..6u64 {
-        for d in [Difficulty::Easy, Difficulty::Realistic] {
+        for d in Difficulty::ALL {
             let o = small(d);
             let (img, t) = render_phantom(seed, 0, &o);
             assert!((2.5..=8.0).contains(&t.um_per_px));
@@ -84,8 +86,9 @@ fn synth_truth_is_consistent_with_geometry() {
                     assert!(p[0] >= -0.5 - 1e-9 && p[0] <= 319.5 + 1e-9);
                     assert!(p[1] >= -0.5 - 1e-9 && p[1] <= 239.5 + 1e-9);
                 }
-                // A dark hair is darker on its centreline than the skin beside it.
-                if !hair.light && hair.width_px >= 3.0 && hair.points.len() > 20 {
+                // A dark hair is darker on its centreline than the skin beside it, a
+                // light hair lighter.
+                if hair.width_px >= 3.0 && hair.points.len() > 20 {
                     let mut on = Vec::new();
                     let mut off = Vec::new();
                     for k in 1..hair.points.len() - 1 {
@@ -101,14 +104,17 @@ fn synth_truth_is_consistent_with_geometry() {
                             luma(&img, p[0] - dd * nx, p[1] - dd * ny),
                         ) {
                             on.push(c);
-                            off.push(l1.max(l2));
+                            off.push(if hair.light { l1.min(l2) } else { l1.max(l2) });
                         }
                     }
                     if on.len() > 10 {
-                        dark_checked += 1;
-                        let med = |v: &mut Vec<f64>| crate::stats::median(v);
-                        if med(&mut on) < med(&mut off) {
-                            dark_ok += 1;
+                        let (m_on, m_off) = (crate::stats::median(&on), crate::stats::median(&off));
+                        if hair.light {
+                            light_checked += 1;
+                            light_ok += (m_on > m_off) as usize;
+                        } else {
+                            dark_checked += 1;
+                            dark_ok += (m_on < m_off) as usize;
                         }
                     }
                 }
@@ -123,6 +129,15 @@ fn synth_truth_is_consistent_with_geometry() {
         dark_ok as f64 >= 0.9 * dark_checked as f64,
         "{dark_ok}/{dark_checked}"
     );
+    assert!(
+        light_checked >= 3,
+        "too few light hairs checked: {light_checked}"
+    );
+    assert!(
+        light_ok as f64 >= 0.8 * light_checked as f64,
+        "{light_ok}/{light_checked}"
+    );
+    eprintln!("dark {dark_ok}/{dark_checked}, light {light_ok}/{light_checked}");
 }
 
 #[test]
