@@ -289,13 +289,21 @@ fn grow(
     } else {
         (0.0, 1.0)
     };
-    // Always draw the same numbers, then cull hairs that cannot reach the frame.
-    let pts = integrate_curve(root, theta, length, 0.5, kappa0, wiggle, cell, kmax, r);
-    let hair = make_hair(r, look, pts, w_um, taper, taper_start, 0.02, opening);
-    if dist_to_frame(root, look.w, look.h) > length + hair.w0 + 2.0 {
+    // Hairs that cannot reach the frame are not grown.
+    if dist_to_frame(root, look.w, look.h) > length + look.px(w_um) + 2.0 {
         return None;
     }
-    Some(hair)
+    let pts = integrate_curve(root, theta, length, 0.5, kappa0, wiggle, cell, kmax, r);
+    Some(make_hair(
+        r,
+        look,
+        pts,
+        w_um,
+        taper,
+        taper_start,
+        0.02,
+        opening,
+    ))
 }
 
 /// A hair lying along `base`, touching it (edge gap `gap` px) on side `side`, over
@@ -331,10 +339,11 @@ fn companion(
 /// Draws the follicular units, their hairs and the touching pairs.
 pub(crate) fn generate(r: &mut Rng, look: &Look) -> Scene {
     let (w, h) = (look.w as f64, look.h as f64);
-    let margin = look.px(2500.0);
+    // Hairs are up to 6 mm long: units up to 6 mm outside the frame can reach into it.
+    let margin = look.px(6000.0);
     let mm = look.um_per_px / 1000.0;
     let area_mm2 = (w + 2.0 * margin) * (h + 2.0 * margin) * mm * mm;
-    let units = r.about(look.unit_density * area_mm2).min(600);
+    let units = r.about(look.unit_density * area_mm2).min(5000);
     let theta_d = r.range(0.0, TAU);
     let mut hairs: Vec<Hair> = Vec::new();
     let mut openings: Vec<Opening> = Vec::new();

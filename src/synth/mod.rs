@@ -99,7 +99,8 @@ impl FromStr for Difficulty {
 pub struct PhantomOptions {
     pub width: u32,
     pub height: u32,
-    /// Scale in µm per pixel; `None` draws one per image, uniformly in 2.5..=8.
+    /// Scale in µm per pixel (clamped to 0.5..=50); `None` draws one per image, uniformly
+    /// in 2.5..=8.
     pub um_per_px: Option<f64>,
     pub difficulty: Difficulty,
     /// JPEG quality; `None` writes lossless PNG. At `Hard`, each image is written at a
@@ -234,7 +235,7 @@ impl Look {
         let d = opts.difficulty;
         let (w, h) = (opts.width.max(1) as usize, opts.height.max(1) as usize);
         let um_per_px = match opts.um_per_px {
-            Some(s) if s > 0.0 => s,
+            Some(s) if s.is_finite() && s > 0.0 => s.clamp(0.5, 50.0),
             _ => r.range(2.5, 8.0),
         };
         let area_scale = (w * h) as f64 / (1280.0 * 960.0);
@@ -297,7 +298,7 @@ impl Look {
                 look.vignette = r.range(0.05, 0.15);
                 look.furrows = n(&mut r, 0.0, 2.5);
                 look.furrow_depth = (0.03, 0.05);
-                look.unit_density = r.range(0.35, 0.6);
+                look.unit_density = r.range(0.25, 0.45);
                 look.dir_spread = 0.3;
                 look.random_dir_share = 0.05;
                 look.thin_share = r.range(0.05, 0.25);
@@ -322,7 +323,7 @@ impl Look {
                 look.vignette = r.range(0.1, 0.3);
                 look.furrows = n(&mut r, 3.0, 8.5);
                 look.fine_lines = n(&mut r, 0.0, 3.0);
-                look.unit_density = r.range(0.5, 0.9);
+                look.unit_density = r.range(0.4, 0.7);
                 look.dir_spread = 0.5;
                 look.random_dir_share = 0.12;
                 look.intermediate_share = rest * r.range(0.2, 0.45);
@@ -355,7 +356,7 @@ impl Look {
                 look.furrows = n(&mut r, 6.0, 14.0);
                 look.furrow_depth = (0.05, 0.1);
                 look.fine_lines = n(&mut r, 2.0, 8.0);
-                look.unit_density = r.range(0.8, 1.3);
+                look.unit_density = r.range(0.6, 1.0);
                 look.dir_spread = 0.65;
                 look.random_dir_share = 0.2;
                 look.thin_share = r.range(0.15, 0.45);
