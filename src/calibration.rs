@@ -469,11 +469,12 @@ pub fn analyze_input(
     base: &Settings,
     scale: &ResolvedScale,
     max_pixels: u64,
+    previous: Option<&Path>,
 ) -> ImageReport {
     let settings = scale.settings(base);
     let mut report = match &scale.problem {
         Some(p) => ImageReport::failed(&input.name, p, &settings, scale.source.as_str(), ""),
-        None => crate::batch::analyze_file(input, &settings, scale.source.as_str(), max_pixels),
+        None => crate::batch::analyze_file(input, &settings, scale.source.as_str(), max_pixels, previous),
     };
     scale.tag(&mut report);
     report

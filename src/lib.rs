@@ -23,6 +23,7 @@ pub mod output;
 pub mod settings;
 pub mod stats;
 pub mod truth;
+pub mod synth;
 pub mod validate;
 
 pub use report::{Hair, ImageAnalysis, ImageReport, Polarity, DISCLAIMER};
