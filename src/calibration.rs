@@ -474,7 +474,13 @@ pub fn analyze_input(
     let settings = scale.settings(base);
     let mut report = match &scale.problem {
         Some(p) => ImageReport::failed(&input.name, p, &settings, scale.source.as_str(), ""),
-        None => crate::batch::analyze_file(input, &settings, scale.source.as_str(), max_pixels, previous),
+        None => crate::batch::analyze_file(
+            input,
+            &settings,
+            scale.source.as_str(),
+            max_pixels,
+            previous,
+        ),
     };
     scale.tag(&mut report);
     report
