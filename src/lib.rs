@@ -16,6 +16,7 @@ pub mod enhance;
 pub mod trace;
 pub mod profile_model;
 pub mod measure;
+pub mod reject;
 pub mod report;
 pub mod batch;
 pub mod groups;
@@ -138,6 +139,11 @@ pub fn analyze_luminance(
             })
         })
         .collect();
+    // Lines that bend like bubble rims or scales, and lines that are parts of wider hairs.
+    hairs.retain(|h| reject::mean_curvature(&h.points) <= reject::MAX_MEAN_CURVATURE);
+    let sub = reject::substructures(&hairs, (w, h), blur);
+    let mut keep = sub.iter().map(|s| !s);
+    hairs.retain(|_| keep.next().unwrap_or(true));
     hairs.sort_by(|a, b| {
         let (pa, pb) = (a.points[0], b.points[0]);
         pa[1].total_cmp(&pb[1]).then(pa[0].total_cmp(&pb[0]))

@@ -36,6 +36,9 @@ pub const RESOLVABLE_WIDTH_SIGMAS: f64 = 2.5;
 /// Gaussian (edge separation under `SOFT_SHAPE_RATIO` edge spreads) are skin furrows.
 const SOFT_EDGE_FACTOR: f64 = 1.8;
 const SOFT_SHAPE_RATIO: f64 = 4.5;
+/// Share of its local contrast that a hair must also have against the image's skin level:
+/// the skin strip between two dark hairs looks like a light line locally but is skin.
+const MIN_LEVEL_SHARE: f64 = 0.5;
 /// Smallest median contrast (relative) of a hair.
 const MIN_HAIR_CONTRAST: f64 = 0.02;
 /// Profiles used for the blur estimate must be this many edge spreads wide (bar-like).
@@ -59,6 +62,10 @@ pub struct Profile {
     pub peak: f32,
     /// Edge spread: σ of a Gaussian edge with the same slope (px), mean of both edges.
     pub edge_sigma: f32,
+    /// Contrast at the hair's centre against the skin estimate of the whole image (not the
+    /// local baseline), sign removed: about `peak` for a hair on skin, about 0 for the
+    /// strip of skin between two hairs of the other polarity.
+    pub level: f32,
 }
 
 impl Profile {
@@ -344,6 +351,8 @@ pub fn profile_trace(
             if let Some((left, right, peak, edge_sigma)) =
                 edges(&q, half, 0.5 * width_guess + 2.0, noise.max(1e-4))
             {
+                let centre = ((0.5 * (left + right) + half) / SAMPLE_STEP_PX).round() as usize;
+                let level = sign * buf[centre.min(m - 1)];
                 profiles.push(Profile {
                     at,
                     normal: n,
@@ -351,6 +360,7 @@ pub fn profile_trace(
                     right,
                     peak,
                     edge_sigma,
+                    level,
                 });
                 samples.push(q.clone());
             }
@@ -461,6 +471,7 @@ pub enum Rejection {
     TooShort,
     LowContrast,
     SoftEdges,
+    BetweenHairs,
 }
 
 /// Turns raw profiles into a hair's width, spread and centreline under blur `sigma` (px).
@@ -479,6 +490,10 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
     );
     if contrast < MIN_HAIR_CONTRAST {
         return Err(Rejection::LowContrast);
+    }
+    let level = median(&raw.profiles.iter().map(|p| p.level as f64).collect::<Vec<_>>());
+    if level < MIN_LEVEL_SHARE * contrast {
+        return Err(Rejection::BetweenHairs);
     }
     let m = median(&sep);
     let es = median(&spread);

@@ -1,0 +1,165 @@
+//! Stage 5: rejection of measured lines that are not hairs: lines that run inside or
+//! along a wider hair (a highlight stripe, a medulla, the edge response beside a dark
+//! shaft), and lines that bend far more than a hair over a few millimetres does (rims of
+//! air bubbles, ragged scales). Soft furrows and low-contrast lines are rejected earlier,
+//! in [`crate::measure::finish`].
+
+use ndarray::Array2;
+
+use crate::report::Hair;
+
+/// Mean absolute curvature (rad/px) above which a line is not a hair: phantom and real
+/// scalp hairs stay below 0.005 (radius ≥ 200 px), traced ones below about 0.01 with the
+/// jitter of their measured centres; a bubble rim of radius 60 px is 0.017.
+pub const MAX_MEAN_CURVATURE: f64 = 0.015;
+/// Span (px) over which the direction is taken when measuring curvature.
+const CURVATURE_SPAN_PX: f64 = 12.0;
+/// A line narrower than this share of a wider hair's width, lying mostly within that
+/// hair's band, is a part of it (highlight, medulla, edge) rather than a hair beside it.
+const SUBSTRUCTURE_WIDTH_RATIO: f64 = 0.7;
+/// Share of a line's length inside a wider hair's band that makes it a substructure.
+const SUBSTRUCTURE_SHARE: f64 = 0.6;
+/// Band around a hair: half its width plus this many blur σ plus 1 px.
+const BAND_MARGIN_SIGMAS: f64 = 2.0;
+
+/// Mean absolute curvature (rad/px) of a polyline, from direction changes over
+/// `CURVATURE_SPAN_PX`; 0 for lines too short to tell.
+pub fn mean_curvature(points: &[[f64; 2]]) -> f64 {
+    let pts = resample(points, 1.0);
+    let k = CURVATURE_SPAN_PX as usize;
+    if pts.len() < 2 * k + 1 {
+        return 0.0;
+    }
+    let mut turn = 0.0;
+    let mut n = 0usize;
+    let mut i = k;
+    while i + k < pts.len() {
+        let a = (pts[i][1] - pts[i - k][1]).atan2(pts[i][0] - pts[i - k][0]);
+        let b = (pts[i + k][1] - pts[i][1]).atan2(pts[i + k][0] - pts[i][0]);
+        let mut d = b - a;
+        while d > std::f64::consts::PI {
+            d -= 2.0 * std::f64::consts::PI;
+        }
+        while d < -std::f64::consts::PI {
+            d += 2.0 * std::f64::consts::PI;
+        }
+        turn += d.abs();
+        n += 1;
+        i += k;
+    }
+    turn / (n as f64 * CURVATURE_SPAN_PX)
+}
+
+fn resample(points: &[[f64; 2]], step: f64) -> Vec<[f64; 2]> {
+    let f: Vec<[f32; 2]> = points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+    crate::measure::resample(&f, step as f32)
+        .into_iter()
+        .map(|p| [p[0] as f64, p[1] as f64])
+        .collect()
+}
+
+/// For each hair, whether it is a substructure of a wider hair (see module doc).
+/// `size` is (width, height) of the image, `blur` the blur σ (px).
+pub fn substructures(hairs: &[Hair], size: (usize, usize), blur: f64) -> Vec<bool> {
+    let (w, h) = size;
+    let mut owner = Array2::<u32>::from_elem((h, w), u32::MAX);
+    let mut order: Vec<usize> = (0..hairs.len()).collect();
+    order.sort_by(|&a, &b| {
+        hairs[b]
+            .width_px
+            .total_cmp(&hairs[a].width_px)
+            .then(a.cmp(&b))
+    });
+    for &i in &order {
+        let r = 0.5 * hairs[i].width_px + BAND_MARGIN_SIGMAS * blur + 1.0;
+        let ri = r.ceil() as i64;
+        for p in resample(&hairs[i].points, 1.0) {
+            let (cx, cy) = (p[0].round() as i64, p[1].round() as i64);
+            for y in (cy - ri).max(0)..=(cy + ri).min(h as i64 - 1) {
+                for x in (cx - ri).max(0)..=(cx + ri).min(w as i64 - 1) {
+                    let d2 = (x as f64 - p[0]).powi(2) + (y as f64 - p[1]).powi(2);
+                    let o = &mut owner[[y as usize, x as usize]];
+                    if d2 <= r * r && *o == u32::MAX {
+                        *o = i as u32;
+                    }
+                }
+            }
+        }
+    }
+    hairs
+        .iter()
+        .enumerate()
+        .map(|(i, hair)| {
+            let pts = resample(&hair.points, 1.0);
+            let inside = pts
+                .iter()
+                .filter(|p| {
+                    let (x, y) = (p[0].round() as i64, p[1].round() as i64);
+                    if x < 0 || y < 0 || x >= w as i64 || y >= h as i64 {
+                        return false;
+                    }
+                    let o = owner[[y as usize, x as usize]];
+                    o != u32::MAX
+                        && o as usize != i
+                        && hair.width_px < SUBSTRUCTURE_WIDTH_RATIO * hairs[o as usize].width_px
+                })
+                .count();
+            !pts.is_empty() && inside as f64 >= SUBSTRUCTURE_SHARE * pts.len() as f64
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Polarity;
+
+    fn hair(points: Vec<[f64; 2]>, width: f64) -> Hair {
+        Hair {
+            width_px: width,
+            width_sd_px: 0.1,
+            length_px: 100.0,
+            polarity: Polarity::Dark,
+            contrast: 0.5,
+            profiles: 50,
+            flag: None,
+            points,
+        }
+    }
+
+    fn line(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<[f64; 2]> {
+        (0..=100)
+            .map(|i| {
+                let t = i as f64 / 100.0;
+                [x0 + t * (x1 - x0), y0 + t * (y1 - y0)]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn straight_lines_have_no_curvature_and_circles_do() {
+        assert!(mean_curvature(&line(0.0, 0.0, 200.0, 50.0)) < 1e-6);
+        let circle: Vec<[f64; 2]> = (0..=300)
+            .map(|i| {
+                let a = i as f64 / 300.0 * 1.5 * std::f64::consts::PI;
+                [100.0 + 50.0 * a.cos(), 100.0 + 50.0 * a.sin()]
+            })
+            .collect();
+        let k = mean_curvature(&circle);
+        assert!((k - 1.0 / 50.0).abs() < 0.002, "{k}");
+    }
+
+    #[test]
+    fn narrow_line_inside_a_wide_hair_is_a_substructure_but_a_crossing_or_a_neighbour_is_not() {
+        let hairs = vec![
+            hair(line(10.0, 100.0, 290.0, 100.0), 20.0), // wide hair
+            hair(line(20.0, 104.0, 280.0, 104.0), 4.0),  // stripe inside it
+            hair(line(150.0, 10.0, 150.0, 190.0), 4.0),  // crossing it
+            hair(line(10.0, 130.0, 290.0, 130.0), 18.0), // parallel neighbour of similar width
+        ];
+        assert_eq!(
+            substructures(&hairs, (300, 200), 1.0),
+            vec![false, true, false, false]
+        );
+    }
+}
