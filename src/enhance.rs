@@ -56,31 +56,69 @@ pub struct RidgeMap {
 }
 
 /// Divides the luminance by a smooth estimate of the skin under it and returns relative
-/// contrast (I − B) / B. The background is a bilinear surface through block medians,
-/// robust to hairs covering less than half of each block.
+/// contrast (I − B) / B. The background is a bilinear surface through block medians. A
+/// second pass leaves out the pixels the first pass found far darker (hairs) or far
+/// lighter (glare, white hairs) than it, so densely haired regions keep a skin level.
 pub fn flatten(lum: &Array2<f32>, max_hair_width_px: f64) -> Array2<f32> {
     let (h, w) = lum.dim();
     let block = (BACKGROUND_BLOCK_MIN.max((2.0 * max_hair_width_px).ceil() as usize))
         .min(h.max(w))
         .max(1);
+    let first = divide(lum, &block_medians(lum, block, None), block);
+    let s = first.as_slice().expect("standard layout");
+    let step = (s.len() / 100_000).max(1);
+    let sample: Vec<f64> = s.iter().step_by(step).map(|&v| v as f64).collect();
+    let sd = crate::stats::robust_sd(&sample).max(1e-3) as f32;
+    let keep = (-BACKGROUND_DARK_SIGMAS * sd, BACKGROUND_LIGHT_SIGMAS * sd);
+    divide(lum, &block_medians(lum, block, Some((&first, keep))), block)
+}
+
+/// Pixels darker than this many robust SDs of the first-pass contrast are left out of the
+/// second background pass (hairs).
+const BACKGROUND_DARK_SIGMAS: f32 = 3.0;
+/// Same for lighter pixels: generous, so skin in a dense patch of dark hairs (which the
+/// first pass sees as light) stays in.
+const BACKGROUND_LIGHT_SIGMAS: f32 = 6.0;
+/// Share of a block that must survive the mask for its second-pass median to be used.
+const BACKGROUND_MIN_KEPT: usize = 8;
+
+/// 3×3-median-smoothed grid of block medians; with `mask`, only pixels whose first-pass
+/// contrast lies within the given range count (falling back to all pixels of a block
+/// where fewer than 1/`BACKGROUND_MIN_KEPT` survive).
+fn block_medians(lum: &Array2<f32>, block: usize, mask: Option<(&Array2<f32>, (f32, f32))>) -> Array2<f32> {
+    let (h, w) = lum.dim();
     let gh = h.div_ceil(block);
     let gw = w.div_ceil(block);
     let mut grid = Array2::<f32>::zeros((gh, gw));
     let mut buf = Vec::with_capacity(block * block);
+    let mut all = Vec::with_capacity(block * block);
     for gy in 0..gh {
         for gx in 0..gw {
             buf.clear();
+            all.clear();
             for y in gy * block..((gy + 1) * block).min(h) {
                 for x in gx * block..((gx + 1) * block).min(w) {
-                    buf.push(lum[[y, x]]);
+                    let v = lum[[y, x]];
+                    all.push(v);
+                    match mask {
+                        Some((c, (lo, hi))) if c[[y, x]] < lo || c[[y, x]] > hi => {}
+                        _ => buf.push(v),
+                    }
                 }
             }
-            let mid = buf.len() / 2;
-            let (_, m, _) = buf.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
+            let src = if buf.len() * BACKGROUND_MIN_KEPT >= all.len() { &mut buf } else { &mut all };
+            let mid = src.len() / 2;
+            let (_, m, _) = src.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
             grid[[gy, gx]] = *m;
         }
     }
-    let grid = median3(&grid);
+    median3(&grid)
+}
+
+/// Relative contrast of `lum` against the bilinear surface through a block grid.
+fn divide(lum: &Array2<f32>, grid: &Array2<f32>, block: usize) -> Array2<f32> {
+    let (h, w) = lum.dim();
+    let (gh, gw) = grid.dim();
     let mut out = Array2::<f32>::zeros((h, w));
     // Bilinear through block centres, extrapolated linearly over the outer half blocks.
     let cell = |f: f32, n: usize| -> (usize, usize, f32) {

@@ -116,7 +116,20 @@ pub fn analyze_luminance(
     let mut hairs: Vec<Hair> = raws
         .iter()
         .filter_map(|raw| {
-            let m = measure::finish(raw, blur, settings.min_length_px).ok()?;
+            let m = match measure::finish(raw, blur, settings.min_length_px) {
+                Ok(m) => m,
+                Err(why) => {
+                    if std::env::var_os("TRICHOMETER_DEBUG").is_some() && raw.path.len() > 30 {
+                        let mid = raw.path[raw.path.len() / 2];
+                        eprintln!(
+                            "rejected {why:?}: pol {} len {} at ({:.0},{:.0}) profiles {}/{} sigma {:.1}",
+                            raw.trace.polarity,
+                            raw.path.len(), mid[0], mid[1], raw.profiles.len(), raw.attempted, raw.trace.sigma
+                        );
+                    }
+                    return None;
+                }
+            };
             let mut points = m.points;
             // Deterministic direction: start at the upper (then left) end.
             let (a, b) = (points[0], points[points.len() - 1]);

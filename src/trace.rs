@@ -11,9 +11,9 @@ use ndarray::Array2;
 use crate::enhance::RidgeMap;
 
 /// Response-to-noise ratio a chain needs somewhere to be a hair (hysteresis high).
-pub const SNR_HIGH: f32 = 6.0;
+pub const SNR_HIGH: f32 = 4.0;
 /// Response-to-noise ratio along which a chain may extend (hysteresis low).
-pub const SNR_LOW: f32 = 3.0;
+pub const SNR_LOW: f32 = 2.0;
 /// Smallest scale-normalised response (≈ 0.48 × contrast) for a hair: 2% contrast.
 pub const STRENGTH_MIN: f32 = 0.01;
 /// A pixel is on the centreline when the sub-pixel centre lies within this many px of
