@@ -15,6 +15,7 @@ pub mod enhance;
 pub mod load;
 pub mod measure;
 pub mod output;
+pub mod overlay;
 pub mod report;
 pub mod settings;
 pub mod stats;
