@@ -257,7 +257,7 @@ h1{font-size:1.5em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid 
 h3{font-size:1.05em;margin:0 0 .4em;word-break:break-all}\
 .disclaimer{background:#fff4e0;border:1px solid #e0a040;padding:.6em 1em}\
 table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:left}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}\
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 table.sortable th{cursor:pointer;background:#f2f2f2;user-select:none;position:sticky;top:0}\
 table.sortable th[data-dir=asc]::after{content:' \\25B2'}table.sortable th[data-dir=desc]::after{content:' \\25BC'}\
 .err{color:#a00}.ok{color:#060}\
@@ -326,9 +326,9 @@ pub fn write_page(
     )?;
     let unit = if summary.unit == "um" { "µm" } else { "px" };
     let p = &summary.pooled;
-    write!(
+    writeln!(
         out,
-        "<p>{} image(s): {} analysed, {} failed{}; {} hairs measured.</p>\n",
+        "<p>{} image(s): {} analysed, {} failed{}; {} hairs measured.</p>",
         summary.images,
         summary.images_ok,
         summary.images_failed,
@@ -385,9 +385,9 @@ pub fn write_page(
             ),
         )?;
     }
-    write!(
+    writeln!(
         out,
-        "</table><div class=\"hist\">{}</div></div>\n",
+        "</table><div class=\"hist\">{}</div></div>",
         inline_svg(pooled_svg)
     )?;
     write!(

@@ -53,6 +53,9 @@ const DASH_PX: (f32, f32) = (7.0, 5.0);
 /// on a desaturated photo, while the hairs stay recognisable.
 const PHOTO_SATURATION: f32 = 0.45;
 
+/// A hair as drawn: centreline, colour, flagged, width (px).
+type Drawn = (Vec<[f32; 2]>, Rgb<u8>, bool, f32);
+
 /// The embedded font.
 fn font() -> FontRef<'static> {
     FontRef::try_from_slice(FONT_BYTES).expect("embedded font is valid")
@@ -80,7 +83,7 @@ pub fn draw_overlay(image: &DynamicImage, report: &ImageReport) -> RgbImage {
     let font_px = (FONT_PX * k).max(11.0);
     let font = font();
 
-    let hairs: Vec<(Vec<[f32; 2]>, Rgb<u8>, bool, f32)> = report
+    let hairs: Vec<Drawn> = report
         .hairs
         .iter()
         .map(|hr| {
@@ -198,7 +201,7 @@ fn edge_ticks(c: [f32; 2], n: [f32; 2], half: f32, len: f32) -> [[[f32; 2]; 2]; 
     })
 }
 
-fn hairs_points(hairs: &[(Vec<[f32; 2]>, Rgb<u8>, bool, f32)]) -> Vec<[f32; 2]> {
+fn hairs_points(hairs: &[Drawn]) -> Vec<[f32; 2]> {
     hairs.iter().flat_map(|h| h.0.iter().copied()).collect()
 }
 
@@ -426,8 +429,8 @@ fn scale_bar_um(width_px: u32, um_per_px: f64) -> f64 {
     let target = width_px as f64 / 8.0 * um_per_px;
     NICE.iter()
         .copied()
-        .filter(|&n| n <= target)
-        .last()
+        .rev()
+        .find(|&n| n <= target)
         .unwrap_or(NICE[0])
 }
 

@@ -62,6 +62,8 @@ fn draw(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(WHITE)
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .x_desc(format!("hair width ({unit}), {total} hairs"))
             .y_desc("hairs")
             .axis_desc_style(("sans-serif", 13))

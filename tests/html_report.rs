@@ -200,6 +200,60 @@ fn report_renders_in_headless_chromium() {
     let tbody = &table[table.find("<tbody>").expect("summary table body")..];
     let tbody = &tbody[..tbody.find("</tbody>").unwrap()];
     assert_eq!(tbody.matches("<tr").count(), n, "one summary row per image");
+    // Sorting: a copy of the page whose CSP also admits a test script that clicks the
+    // "cv" or "thin fraction" header twice (descending).
+    for col in [8usize, 9] {
+        let click = format!(
+        "<script>var h=document.querySelectorAll('#summary th')[{col}];h.click();h.click();</script>"
+    );
+        let test_page = out.join("sort-test.html");
+        let patched = html
+            .replacen(
+                "script-src 'sha256-",
+                "script-src 'unsafe-inline' 'sha256-",
+                1,
+            )
+            .replace("</body>", &format!("{click}</body>"));
+        // With a hash present 'unsafe-inline' is ignored, so drop the hash for this copy.
+        let start = patched.find("'sha256-").unwrap();
+        let end = start + patched[start..].find("';").unwrap() + 1;
+        let patched = format!("{}{}", &patched[..start], &patched[end..]);
+        std::fs::write(&test_page, patched).unwrap();
+        let o = chromium_cmd(&bin, &tmp.path().join(format!("profile-sort-{col}")))
+            .arg("--dump-dom")
+            .arg(format!("file://{}", test_page.display()))
+            .output()
+            .expect("chromium runs");
+        let sorted = String::from_utf8_lossy(&o.stdout);
+        let table = &sorted[sorted.find("id=\"summary\"").unwrap()..];
+        let tbody = &table[table.find("<tbody>").unwrap()..table.find("</tbody>").unwrap()];
+        let values: Vec<Option<f64>> = tbody
+            .split("<tr")
+            .skip(1)
+            .map(|row| {
+                let cell = row.split("<td").nth(col + 1).unwrap();
+                let v = cell
+                    .split("data-v=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                v.parse().ok()
+            })
+            .collect();
+        assert_eq!(values.len(), n);
+        assert_eq!(
+            values.last(),
+            Some(&None),
+            "the failed image sorts last: {values:?}"
+        );
+        let nums: Vec<f64> = values.iter().flatten().copied().collect();
+        assert!(
+            nums.windows(2).all(|w| w[0] >= w[1]),
+            "descending: {values:?}"
+        );
+    }
     // The markup-like file name stayed text in the parsed page.
     assert!(dom.contains("&lt;script&gt;.png"));
     assert_eq!(dom.matches("<script").count(), 1);
