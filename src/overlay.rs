@@ -48,7 +48,7 @@ const CALIPER_SPACING_PX: f32 = 36.0;
 /// Text height at the reference size (px).
 const FONT_PX: f32 = 15.0;
 /// Dash and gap lengths of flagged (uncertain) hairs at the reference size (px).
-const DASH_PX: (f32, f32) = (7.0, 5.0);
+const DASH_PX: (f32, f32) = (9.0, 7.0);
 /// How much of the photo's colour is kept (the rest is its grey): lines stand out better
 /// on a desaturated photo, while the hairs stay recognisable.
 const PHOTO_SATURATION: f32 = 0.45;
@@ -71,17 +71,23 @@ pub fn class_color(class: Option<HairClass>) -> Rgb<u8> {
     }
 }
 
-/// Draws the overlay of `report` on `image`: same size as the image, RGB 8-bit.
-/// A failed report (no hairs) gives the dimmed photo with the legend only.
+/// Draws the overlay of `report` on `image`, RGB 8-bit: as wide as the image and taller by
+/// a legend strip below it, so pixel coordinates in the photo part match the image's and
+/// the legend hides nothing. A failed report (no hairs) gives the photo and the legend.
 pub fn draw_overlay(image: &DynamicImage, report: &ImageReport) -> RgbImage {
-    let mut p = Painter::new(dimmed(image));
-    let (w, h) = p.img.dimensions();
+    let (w, h) = (image.width(), image.height());
     let k = (w.min(h) as f32 / REFERENCE_SIDE_PX).clamp(0.6, 4.0);
     let radius = (LINE_RADIUS_PX * k).max(1.0);
     let halo = (HALO_PX * k).max(1.0);
-    let dash = (DASH_PX.0 * k, DASH_PX.1 * k);
+    let dash = ((DASH_PX.0 * k).max(6.0), (DASH_PX.1 * k).max(5.0));
     let font_px = (FONT_PX * k).max(11.0);
     let font = font();
+    let legend = Legend::new(report, w, k, font_px, &font);
+    let photo = dimmed(image);
+    let mut canvas = RgbImage::from_pixel(w, h + legend.height, LEGEND_BACKGROUND);
+    image::imageops::replace(&mut canvas, &photo, 0, 0);
+    drop(photo);
+    let mut p = Painter::new(canvas, h);
 
     let hairs: Vec<Drawn> = report
         .hairs
@@ -183,7 +189,7 @@ pub fn draw_overlay(image: &DynamicImage, report: &ImageReport) -> RgbImage {
         placed.push(r);
     }
 
-    draw_legend(&mut p, report, &hairs_points(&hairs), k, font_px, &font);
+    legend.draw(&mut p, h as i32, k, font_px, &font);
     p.img
 }
 
@@ -199,10 +205,6 @@ fn edge_ticks(c: [f32; 2], n: [f32; 2], half: f32, len: f32) -> [[[f32; 2]; 2]; 
             ],
         ]
     })
-}
-
-fn hairs_points(hairs: &[Drawn]) -> Vec<[f32; 2]> {
-    hairs.iter().flat_map(|h| h.0.iter().copied()).collect()
 }
 
 /// The photo in RGB 8-bit, partly desaturated so coloured lines stand out.
@@ -311,15 +313,18 @@ impl Rect {
 /// overlaps are not painted twice) and then blended once in one colour.
 struct Painter {
     img: RgbImage,
+    /// Strokes are clipped to rows above this (the photo; the legend strip is below).
+    clip_h: u32,
     cov: Vec<f32>,
     touched: Vec<u32>,
 }
 
 impl Painter {
-    fn new(img: RgbImage) -> Painter {
+    fn new(img: RgbImage, clip_h: u32) -> Painter {
         let n = img.width() as usize * img.height() as usize;
         Painter {
             img,
+            clip_h,
             cov: vec![0.0; n],
             touched: Vec::new(),
         }
@@ -360,7 +365,7 @@ impl Painter {
     }
 
     fn segment(&mut self, a: [f32; 2], b: [f32; 2], radius: f32) {
-        let (w, h) = (self.img.width() as i32, self.img.height() as i32);
+        let (w, h) = (self.img.width() as i32, self.clip_h as i32);
         let m = radius + 1.0;
         let x0 = ((a[0].min(b[0]) - m).floor() as i32).max(0);
         let x1 = ((a[0].max(b[0]) + m).ceil() as i32).min(w - 1);
@@ -442,176 +447,164 @@ fn fmt_limit(v: f64) -> String {
     }
 }
 
-/// The legend box: title, one swatch per class with counts, flagged and caliper keys, and
-/// the scale bar; placed in the corner with the fewest centreline points.
-fn draw_legend(
-    p: &mut Painter,
-    report: &ImageReport,
-    all_points: &[[f32; 2]],
-    k: f32,
-    font_px: f32,
-    font: &FontRef<'static>,
-) {
-    let (w, h) = p.img.dimensions();
-    let s = &report.settings;
-    let scale = PxScale::from(font_px);
-    let count = |c: HairClass| {
-        report
+/// Background of the legend strip below the photo.
+const LEGEND_BACKGROUND: Rgb<u8> = Rgb([32, 32, 32]);
+
+/// What a legend item shows before its text.
+enum Key {
+    Line(Rgb<u8>, bool),
+    Ticks,
+    Bar(f32),
+    None,
+}
+
+/// The legend: a strip below the photo (so it never hides a hair) with the count, one
+/// swatch per class with its limits and count, the flagged and tick keys and the scale
+/// bar, laid out left to right and wrapped to the image width.
+struct Legend {
+    /// Items and their (x, line) positions in the strip.
+    items: Vec<(Key, String, i32, i32)>,
+    height: u32,
+}
+
+impl Legend {
+    fn new(report: &ImageReport, w: u32, k: f32, font_px: f32, font: &FontRef<'static>) -> Legend {
+        let s = &report.settings;
+        let scale = PxScale::from(font_px);
+        let count = |c: HairClass| {
+            report
+                .hairs
+                .iter()
+                .filter(|h| h.row.class == Some(c))
+                .count()
+        };
+        let flagged = report
             .hairs
             .iter()
-            .filter(|h| h.row.class == Some(c))
-            .count()
-    };
-    let flagged = report
-        .hairs
-        .iter()
-        .filter(|h| !h.row.flag.is_empty())
-        .count();
-    enum Key {
-        Line(Rgb<u8>, bool),
-        Caliper,
-        Bar(f32),
-        None,
-    }
-    let mut rows: Vec<(Key, String)> = Vec::new();
-    let title = if report.row.status == "ok" {
-        format!("{} hairs", report.hairs.len())
-    } else {
-        "analysis failed".to_string()
-    };
-    rows.push((Key::None, title));
-    if s.um_per_px.is_some() {
-        let (t, m) = (fmt_limit(s.thin_um), fmt_limit(s.terminal_um));
+            .filter(|h| !h.row.flag.is_empty())
+            .count();
+        let mut rows: Vec<(Key, String)> = Vec::new();
+        let title = if report.row.status == "ok" {
+            format!("{} hairs:", report.hairs.len())
+        } else {
+            "analysis failed".to_string()
+        };
+        rows.push((Key::None, title));
+        if s.um_per_px.is_some() {
+            let (t, m) = (fmt_limit(s.thin_um), fmt_limit(s.terminal_um));
+            rows.push((
+                Key::Line(COLOR_THIN, false),
+                format!("thin < {t} µm ({})", count(HairClass::Thin)),
+            ));
+            rows.push((
+                Key::Line(COLOR_INTERMEDIATE, false),
+                format!(
+                    "intermediate {t}–{m} µm ({})",
+                    count(HairClass::Intermediate)
+                ),
+            ));
+            rows.push((
+                Key::Line(COLOR_TERMINAL, false),
+                format!("terminal ≥ {m} µm ({})", count(HairClass::Terminal)),
+            ));
+        } else {
+            rows.push((
+                Key::Line(COLOR_UNCLASSIFIED, false),
+                "hair (no scale: widths in px, no classes)".to_string(),
+            ));
+        }
         rows.push((
-            Key::Line(COLOR_THIN, false),
-            format!("thin < {t} µm ({})", count(HairClass::Thin)),
+            Key::Line(WHITE, true),
+            format!("dashed, id? = uncertain width ({flagged})"),
         ));
-        rows.push((
-            Key::Line(COLOR_INTERMEDIATE, false),
-            format!(
-                "intermediate {t}–{m} µm ({})",
-                count(HairClass::Intermediate)
-            ),
-        ));
-        rows.push((
-            Key::Line(COLOR_TERMINAL, false),
-            format!("terminal ≥ {m} µm ({})", count(HairClass::Terminal)),
-        ));
-    } else {
-        rows.push((
-            Key::Line(COLOR_UNCLASSIFIED, false),
-            "hair (no scale: widths in px, no classes)".to_string(),
-        ));
-    }
-    rows.push((
-        Key::Line(WHITE, true),
-        format!("dashed, id? = uncertain width ({flagged})"),
-    ));
-    rows.push((
-        Key::Caliper,
-        "ticks start at the measured edges".to_string(),
-    ));
-    if let Some(um) = s.um_per_px {
-        let bar_um = scale_bar_um(w, um);
-        rows.push((
-            Key::Bar((bar_um / um) as f32),
-            format!("{} µm", fmt_limit(bar_um)),
-        ));
+        rows.push((Key::Ticks, "ticks start at the measured edges".to_string()));
+        if let Some(um) = s.um_per_px {
+            let bar_um = scale_bar_um(w, um);
+            rows.push((
+                Key::Bar((bar_um / um) as f32),
+                format!("{} µm", fmt_limit(bar_um)),
+            ));
+        }
+        let pad = (6.0 * k).round() as i32;
+        let gap = (18.0 * k).round() as i32;
+        let swatch = (28.0 * k).round() as i32;
+        let line_h = (font_px * 1.4).round() as i32;
+        let mut items = Vec::new();
+        let (mut x, mut line) = (pad, 0);
+        for (key, text) in rows {
+            let key_w = match &key {
+                Key::Bar(px) => px.ceil() as i32,
+                Key::None => 0,
+                _ => swatch,
+            };
+            let item_w = key_w + pad + text_size(scale, font, &text).0 as i32;
+            if x > pad && x + item_w > w as i32 - pad {
+                x = pad;
+                line += 1;
+            }
+            items.push((key, text, x, line));
+            x += item_w + gap;
+        }
+        Legend {
+            items,
+            height: (2 * pad + (line + 1) * line_h) as u32,
+        }
     }
 
-    let pad = (6.0 * k).round() as i32;
-    let line_h = (font_px * 1.35).round() as i32;
-    let swatch = (28.0 * k).round() as i32;
-    // A row's key width: the swatch, or the scale bar's own length.
-    let row_key_w = |key: &Key| match key {
-        Key::Bar(px) => (px.ceil() as i32).max(swatch),
-        Key::None => -pad,
-        _ => swatch,
-    };
-    let bw = rows
-        .iter()
-        .map(|(key, t)| pad * 3 + row_key_w(key) + text_size(scale, font, t).0 as i32)
-        .max()
-        .unwrap_or(0)
-        .min(w as i32);
-    let bh = (pad * 2 + line_h * rows.len() as i32).min(h as i32);
-    // The emptiest corner.
-    let margin = (8.0 * k).round() as i32;
-    let corners = [
-        (margin, margin),
-        (w as i32 - bw - margin, margin),
-        (margin, h as i32 - bh - margin),
-        (w as i32 - bw - margin, h as i32 - bh - margin),
-    ];
-    let (bx, by) = corners
-        .iter()
-        .copied()
-        .min_by_key(|&(x, y)| {
-            all_points
-                .iter()
-                .filter(|q| {
-                    q[0] >= x as f32
-                        && q[0] < (x + bw) as f32
-                        && q[1] >= y as f32
-                        && q[1] < (y + bh) as f32
-                })
-                .count()
-        })
-        .unwrap_or((margin, margin));
-    let (bx, by) = (bx.max(0), by.max(0));
-    p.rect(
-        Rect {
-            x: bx,
-            y: by,
-            w: bw,
-            h: bh,
-        },
-        BLACK,
-        0.72,
-    );
-    let radius = (LINE_RADIUS_PX * k).max(1.0);
-    for (i, (key, text)) in rows.iter().enumerate() {
-        let y0 = by + pad + i as i32 * line_h;
-        let yc = y0 as f32 + line_h as f32 / 2.0;
-        let x0 = (bx + pad) as f32;
-        match key {
-            Key::Line(c, dashed) => {
-                let dash = dashed.then_some((DASH_PX.0 * k * 0.6, DASH_PX.1 * k * 0.6));
-                p.stroke(&[[x0, yc], [x0 + swatch as f32, yc]], radius, dash);
-                p.fill(*c, 1.0);
-            }
-            Key::Caliper => {
-                let xc = x0 + swatch as f32 / 2.0;
-                let ticks = edge_ticks(
-                    [xc, yc],
-                    [0.0, 1.0],
-                    0.2 * line_h as f32,
-                    0.25 * line_h as f32,
-                );
-                p.stroke(&[[x0, yc], [x0 + swatch as f32, yc]], radius, None);
-                for t in &ticks {
-                    p.stroke(t, (0.5 * k).max(0.5), None);
+    /// Draws the strip starting at row `top`.
+    fn draw(&self, p: &mut Painter, top: i32, k: f32, font_px: f32, font: &FontRef<'static>) {
+        let scale = PxScale::from(font_px);
+        let pad = (6.0 * k).round() as i32;
+        let swatch = (28.0 * k).round() as i32;
+        let line_h = (font_px * 1.4).round() as i32;
+        let radius = (LINE_RADIUS_PX * k).max(1.0) * 1.5;
+        p.clip_h = p.img.height();
+        for (key, text, x, line) in &self.items {
+            let y0 = top + pad + line * line_h;
+            let yc = y0 as f32 + line_h as f32 / 2.0;
+            let x0 = *x as f32;
+            let key_w = match key {
+                Key::Line(c, dashed) => {
+                    let dash = dashed.then_some((DASH_PX.0 * k * 0.6, DASH_PX.1 * k * 0.6));
+                    p.stroke(&[[x0, yc], [x0 + swatch as f32, yc]], radius, dash);
+                    p.fill(*c, 1.0);
+                    swatch
                 }
-                p.fill(COLOR_INTERMEDIATE, 1.0);
-            }
-            Key::Bar(px) => {
-                let th = (3.0 * k).max(2.0);
-                p.rect(
-                    Rect {
-                        x: x0 as i32,
-                        y: (yc - th / 2.0) as i32,
-                        w: px.round() as i32,
-                        h: th.round() as i32,
-                    },
-                    WHITE,
-                    1.0,
-                );
-            }
-            Key::None => {}
+                Key::Ticks => {
+                    let xc = x0 + swatch as f32 / 2.0;
+                    let ticks = edge_ticks(
+                        [xc, yc],
+                        [0.0, 1.0],
+                        0.15 * line_h as f32,
+                        0.25 * line_h as f32,
+                    );
+                    p.stroke(&[[x0, yc], [x0 + swatch as f32, yc]], radius, None);
+                    for t in &ticks {
+                        p.stroke(t, (0.5 * k).max(0.5), None);
+                    }
+                    p.fill(COLOR_INTERMEDIATE, 1.0);
+                    swatch
+                }
+                Key::Bar(px) => {
+                    let th = (3.0 * k).max(2.0);
+                    p.rect(
+                        Rect {
+                            x: *x,
+                            y: (yc - th / 2.0) as i32,
+                            w: px.round() as i32,
+                            h: th.round() as i32,
+                        },
+                        WHITE,
+                        1.0,
+                    );
+                    px.ceil() as i32
+                }
+                Key::None => -pad,
+            };
+            let tx = x + key_w + pad;
+            let ty = y0 + (line_h - font_px as i32) / 2 - (0.1 * font_px) as i32;
+            draw_text_mut(&mut p.img, WHITE, tx, ty, scale, font, text);
         }
-        let tx = bx + 2 * pad + row_key_w(key);
-        let ty = y0 + (line_h - font_px as i32) / 2 - (0.1 * font_px) as i32;
-        draw_text_mut(&mut p.img, WHITE, tx, ty, scale, font, text);
     }
 }
 
@@ -666,7 +659,8 @@ mod tests {
         // 4 px at 5 µm/px = 20 µm: thin.
         let pts: Vec<[f64; 2]> = (0..=200).map(|x| [50.0 + x as f64, 150.0]).collect();
         let out = draw_overlay(&grey(400, 300), &report_with(pts, 4.0, "", Some(5.0)));
-        assert_eq!(out.dimensions(), (400, 300));
+        assert_eq!(out.width(), 400);
+        assert!(out.height() > 300, "legend strip below the photo");
         // Between two calipers the centre pixel is the pure class colour.
         let on_line = (60..240)
             .filter(|&x| *out.get_pixel(x, 150) == COLOR_THIN)
@@ -711,6 +705,7 @@ mod tests {
     fn empty_report_gives_the_photo_and_legend() {
         let r = ImageReport::failed("x.png", "bad", &Settings::default(), "none", "");
         let out = draw_overlay(&grey(64, 48), &r);
-        assert_eq!(out.dimensions(), (64, 48));
+        assert_eq!(out.width(), 64);
+        assert!(out.height() > 48);
     }
 }
