@@ -97,7 +97,7 @@ pub fn summary_row(index: usize, report: &ImageReport) -> String {
         )
     };
     format!(
-        "<tr class=\"row\"><td data-v=\"{index}\">{index}</td><td><a href=\"#img-{index}\">{}</a></td>{status}{}{}{}{}{}{}{}{}{}</tr>\n",
+        "<tr class=\"row\"><td data-v=\"{index}\">{index}</td><td class=\"name\"><a href=\"#img-{index}\">{}</a></td>{status}{}{}{}{}{}{}{}{}{}</tr>\n",
         escape(&r.image),
         cell(r.hair_count.map(|c| c as f64), &r.hair_count.map(|c| c.to_string()).unwrap_or_default()),
         cell(r.flagged_count.map(|c| c as f64), &r.flagged_count.map(|c| c.to_string()).unwrap_or_default()),
@@ -257,7 +257,7 @@ h1{font-size:1.5em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid 
 h3{font-size:1.05em;margin:0 0 .4em;word-break:break-all}\
 .disclaimer{background:#fff4e0;border:1px solid #e0a040;padding:.6em 1em}\
 table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:left}\
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+td.name{word-break:break-all;min-width:10em}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 table.sortable th{cursor:pointer;background:#f2f2f2;user-select:none;position:sticky;top:0}\
 table.sortable th[data-dir=asc]::after{content:' \\25B2'}table.sortable th[data-dir=desc]::after{content:' \\25BC'}\
 .err{color:#a00}.ok{color:#060}\

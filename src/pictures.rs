@@ -38,7 +38,8 @@ pub const THUMBNAIL_JPEG_QUALITY: u8 = 85;
 pub struct Pictures {
     /// The full-size overlay as PNG, when asked for (`--overlay`).
     pub overlay_png: Option<Vec<u8>>,
-    /// The overlay scaled to [`THUMBNAIL_WIDTH`] px wide (never enlarged), as JPEG.
+    /// The overlay drawn on the photo scaled to [`THUMBNAIL_WIDTH`] px wide (never
+    /// enlarged), as JPEG.
     pub thumbnail_jpeg: Vec<u8>,
 }
 
@@ -49,18 +50,16 @@ pub fn render_pictures(
     report: &ImageReport,
     full_overlay: bool,
 ) -> Result<Pictures> {
-    let overlay = draw_overlay(image, report);
     let overlay_png = if full_overlay {
         let mut png = Vec::new();
-        overlay
+        draw_overlay(image, report)
             .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
             .context("cannot encode the overlay PNG")?;
         Some(png)
     } else {
         None
     };
-    let thumb = thumbnail(&overlay);
-    drop(overlay);
+    let thumb = thumbnail(image, report);
     let mut thumbnail_jpeg = Vec::new();
     JpegEncoder::new_with_quality(&mut thumbnail_jpeg, THUMBNAIL_JPEG_QUALITY)
         .encode_image(&thumb)
@@ -71,19 +70,32 @@ pub fn render_pictures(
     })
 }
 
-fn thumbnail(img: &RgbImage) -> RgbImage {
-    let (w, h) = img.dimensions();
+/// The overlay at thumbnail size, drawn anew on the scaled-down photo (not a scaled-down
+/// overlay, in which the lines would blur into the photo and the ids become unreadable).
+fn thumbnail(image: &DynamicImage, report: &ImageReport) -> RgbImage {
+    let (w, h) = (image.width(), image.height());
     if w <= THUMBNAIL_WIDTH {
-        return img.clone();
+        return draw_overlay(image, report);
     }
-    let th = ((h as f64 * THUMBNAIL_WIDTH as f64 / w as f64).round() as u32).max(1);
-    // Triangle (bilinear) over the whole footprint keeps the thin lines visible.
-    image::imageops::resize(
-        img,
-        THUMBNAIL_WIDTH,
-        th,
-        image::imageops::FilterType::Triangle,
-    )
+    let f = THUMBNAIL_WIDTH as f64 / w as f64;
+    let th = ((h as f64 * f).round() as u32).max(1);
+    let small = image.resize_exact(THUMBNAIL_WIDTH, th, image::imageops::FilterType::Triangle);
+    draw_overlay(&small, &scaled_report(report, f))
+}
+
+/// `report` with every pixel measure multiplied by `f` (and the scale divided by it), for
+/// drawing on the photo resized by `f`. Classes and µm figures are unchanged.
+fn scaled_report(report: &ImageReport, f: f64) -> ImageReport {
+    let mut r = report.clone();
+    r.settings.um_per_px = r.settings.um_per_px.map(|u| u / f);
+    for h in &mut r.hairs {
+        h.row.width_px *= f;
+        for p in &mut h.points {
+            p[0] *= f;
+            p[1] *= f;
+        }
+    }
+    r
 }
 
 /// Writes overlays, histograms and `report.html` into the output folder.
