@@ -82,12 +82,6 @@ pub fn draw_overlay(image: &DynamicImage, report: &ImageReport) -> RgbImage {
     let dash = ((DASH_PX.0 * k).max(6.0), (DASH_PX.1 * k).max(5.0));
     let font_px = (FONT_PX * k).max(11.0);
     let font = font();
-    let legend = Legend::new(report, w, k, font_px, &font);
-    let photo = dimmed(image);
-    let mut canvas = RgbImage::from_pixel(w, h + legend.height, LEGEND_BACKGROUND);
-    image::imageops::replace(&mut canvas, &photo, 0, 0);
-    drop(photo);
-    let mut p = Painter::new(canvas, h);
 
     let hairs: Vec<Drawn> = report
         .hairs
@@ -106,6 +100,62 @@ pub fn draw_overlay(image: &DynamicImage, report: &ImageReport) -> RgbImage {
             )
         })
         .collect();
+
+    // Ids: placed where they overlap no other label, beside the hair at its start, then
+    // further along, then further out. Where hairs crowd so that no free place is left
+    // (e.g. a printed ruler read as many short hairs) the id is left out rather than
+    // drawn over others; the legend says how many.
+    let mut labels: Vec<(Rect, String, Rgb<u8>, i32)> = Vec::new();
+    let mut omitted = 0usize;
+    let scale = PxScale::from(font_px);
+    let label_pad = (2.0 * k).round().max(2.0) as i32;
+    for (hr, (pts, color, flagged, width)) in report.hairs.iter().zip(&hairs) {
+        let label = if *flagged {
+            format!("{}?", hr.row.hair_id)
+        } else {
+            hr.row.hair_id.to_string()
+        };
+        let (tw, th) = text_size(scale, &font, &label);
+        let pad = label_pad;
+        let (bw, bh) = (tw as i32 + 2 * pad, (font_px * 1.05) as i32 + 2 * pad);
+        let off = width / 2.0 + radius + halo + 2.0 * k;
+        let cands = label_candidates(pts);
+        let tries = cands
+            .iter()
+            .flat_map(|&cn| [(cn, 1.0f32), (cn, -1.0)])
+            .chain(cands.iter().flat_map(|&cn| [(cn, 2.5f32), (cn, -2.5)]));
+        let mut best: Option<Rect> = None;
+        for ((c, n), s) in tries {
+            let ax = c[0] + s * n[0] * (off + bw as f32 / 2.0);
+            let ay = c[1] + s * n[1] * (off + bh as f32 / 2.0);
+            let r = Rect {
+                x: (ax - bw as f32 / 2.0).round() as i32,
+                y: (ay - bh as f32 / 2.0).round() as i32,
+                w: bw,
+                h: bh,
+            }
+            .clamp_into(w as i32, h as i32);
+            if !labels.iter().any(|q| q.0.overlaps(&r)) {
+                best = Some(r);
+                break;
+            }
+        }
+        match best {
+            Some(r) => {
+                let ty =
+                    r.y + pad + ((font_px * 1.05) as i32 - th as i32) / 2 - (0.15 * font_px) as i32;
+                labels.push((r, label, *color, ty.max(r.y)));
+            }
+            None => omitted += 1,
+        }
+    }
+
+    let legend = Legend::new(report, w, k, font_px, &font, omitted);
+    let photo = dimmed(image);
+    let mut canvas = RgbImage::from_pixel(w, h + legend.height, LEGEND_BACKGROUND);
+    image::imageops::replace(&mut canvas, &photo, 0, 0);
+    drop(photo);
+    let mut p = Painter::new(canvas, h);
 
     // Width ticks: at intervals, two short ticks pointing outwards from the two measured
     // edges (± width / 2 along the normal), so the photo's hair edge should meet their
@@ -137,56 +187,17 @@ pub fn draw_overlay(image: &DynamicImage, report: &ImageReport) -> RgbImage {
         p.fill(*color, 1.0);
     }
 
-    // Ids: placed where they overlap no other label, near the hair's start if possible.
-    let mut placed: Vec<Rect> = Vec::new();
-    let scale = PxScale::from(font_px);
-    for (hr, (pts, color, flagged, width)) in report.hairs.iter().zip(&hairs) {
-        let label = if *flagged {
-            format!("{}?", hr.row.hair_id)
-        } else {
-            hr.row.hair_id.to_string()
-        };
-        let (tw, th) = text_size(scale, &font, &label);
-        let pad = (2.0 * k).round().max(2.0) as i32;
-        let (bw, bh) = (tw as i32 + 2 * pad, (font_px * 1.05) as i32 + 2 * pad);
-        let off = width / 2.0 + radius + halo + 2.0 * k;
-        // Beside the hair at its start, then further along, then further out; when every
-        // place is taken (dense clusters) the first one is used anyway.
-        let cands = label_candidates(pts);
-        let tries = cands
-            .iter()
-            .flat_map(|&cn| [(cn, 1.0f32), (cn, -1.0)])
-            .chain(cands.iter().flat_map(|&cn| [(cn, 2.5f32), (cn, -2.5)]));
-        let mut best: Option<Rect> = None;
-        for ((c, n), s) in tries {
-            let ax = c[0] + s * n[0] * (off + bw as f32 / 2.0);
-            let ay = c[1] + s * n[1] * (off + bh as f32 / 2.0);
-            let r = Rect {
-                x: (ax - bw as f32 / 2.0).round() as i32,
-                y: (ay - bh as f32 / 2.0).round() as i32,
-                w: bw,
-                h: bh,
-            }
-            .clamp_into(w as i32, h as i32);
-            if !placed.iter().any(|q| q.overlaps(&r)) {
-                best = Some(r);
-                break;
-            }
-            best.get_or_insert(r);
-        }
-        let Some(r) = best else { continue };
-        p.rect(r, BLACK, 0.7);
-        let ty = r.y + pad + ((font_px * 1.05) as i32 - th as i32) / 2 - (0.15 * font_px) as i32;
+    for (r, label, color, ty) in &labels {
+        p.rect(*r, BLACK, 0.7);
         draw_text_mut(
             &mut p.img,
             *color,
-            r.x + pad,
-            ty.max(r.y),
+            r.x + label_pad,
+            *ty,
             scale,
             &font,
-            &label,
+            label,
         );
-        placed.push(r);
     }
 
     legend.draw(&mut p, h as i32, k, font_px, &font);
@@ -468,7 +479,14 @@ struct Legend {
 }
 
 impl Legend {
-    fn new(report: &ImageReport, w: u32, k: f32, font_px: f32, font: &FontRef<'static>) -> Legend {
+    fn new(
+        report: &ImageReport,
+        w: u32,
+        k: f32,
+        font_px: f32,
+        font: &FontRef<'static>,
+        omitted_ids: usize,
+    ) -> Legend {
         let s = &report.settings;
         let scale = PxScale::from(font_px);
         let count = |c: HairClass| {
@@ -518,6 +536,12 @@ impl Legend {
             format!("dashed, id? = uncertain width ({flagged})"),
         ));
         rows.push((Key::Ticks, "ticks start at the measured edges".to_string()));
+        if omitted_ids > 0 {
+            rows.push((
+                Key::None,
+                format!("{omitted_ids} ids left out where hairs crowd"),
+            ));
+        }
         if let Some(um) = s.um_per_px {
             let bar_um = scale_bar_um(w, um);
             rows.push((
