@@ -22,7 +22,9 @@ fn main() -> anyhow::Result<()> {
         &inputs,
         2,
         &stop,
-        |input| batch::analyze_file_with_pictures(input, &settings, "flag", 100_000_000, true),
+        |input| {
+            batch::analyze_file_with_pictures(input, &settings, "flag", 100_000_000, None, true)
+        },
         |i, (report, pics)| {
             if let Err(e) = reports
                 .add(&inputs[i], &report)

@@ -140,24 +140,29 @@ pub struct BatchOptions {
 }
 
 /// Analyses one input file into its report; never panics (a panic becomes the error).
+/// With `previous` (a report JSON from an earlier run), that report is returned instead
+/// when it is complete and was made from the same file bytes, settings and tool version.
 pub fn analyze_file(
     input: &Input,
     settings: &Settings,
     scale_source: &str,
     max_pixels: u64,
+    previous: Option<&Path>,
 ) -> ImageReport {
-    analyze_file_inner(input, settings, scale_source, max_pixels, None).0
+    analyze_file_inner(input, settings, scale_source, max_pixels, previous, None).0
 }
 
 /// As [`analyze_file`], and also draws the image's pictures while the decoded image is at
 /// hand (see [`crate::pictures`]): the full overlay PNG only when `full_overlay`. The
 /// pictures are `None` for a failed image, or when drawing failed (the report is still
-/// whole; the drawing error is added to its warnings).
+/// whole; the drawing error is added to its warnings). A report reused from `previous`
+/// gets its pictures too: the image is decoded again for them (no new analysis).
 pub fn analyze_file_with_pictures(
     input: &Input,
     settings: &Settings,
     scale_source: &str,
     max_pixels: u64,
+    previous: Option<&Path>,
     full_overlay: bool,
 ) -> (ImageReport, Option<Pictures>) {
     analyze_file_inner(
@@ -165,8 +170,35 @@ pub fn analyze_file_with_pictures(
         settings,
         scale_source,
         max_pixels,
+        previous,
         Some(full_overlay),
     )
+}
+
+/// Draws the pictures of `report` on `img`; a failure (or panic) becomes a warning of the
+/// report and no pictures, never a lost measurement.
+fn pictures_or_warning(
+    img: &image::DynamicImage,
+    report: &mut ImageReport,
+    full_overlay: bool,
+) -> Option<Pictures> {
+    match catch_unwind(AssertUnwindSafe(|| {
+        crate::pictures::render_pictures(img, report, full_overlay)
+    })) {
+        Ok(Ok(p)) => Some(p),
+        Ok(Err(e)) => {
+            report.warnings.push(crate::report::one_line(&format!(
+                "overlay not drawn: {e:#}"
+            )));
+            None
+        }
+        Err(_) => {
+            report
+                .warnings
+                .push("overlay not drawn: internal error".to_string());
+            None
+        }
+    }
 }
 
 fn analyze_file_inner(
@@ -174,6 +206,7 @@ fn analyze_file_inner(
     settings: &Settings,
     scale_source: &str,
     max_pixels: u64,
+    previous: Option<&Path>,
     pictures: Option<bool>,
 ) -> (ImageReport, Option<Pictures>) {
     if let Some(p) = &input.problem {
@@ -198,35 +231,22 @@ fn analyze_file_inner(
         }
     };
     let sha = bytes.sha256.clone();
+    if let Some(mut old) =
+        previous.and_then(|p| reusable(p, &input.name, &sha, settings, scale_source))
+    {
+        let pics = pictures.and_then(|full| {
+            let img = load::decode(&bytes.bytes, max_pixels).ok()?;
+            pictures_or_warning(&img, &mut old, full)
+        });
+        return (old, pics);
+    }
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let img = load::decode(&bytes.bytes, max_pixels).map_err(|e| e.to_string())?;
         drop(bytes);
         let analysis = crate::analyze(&img, settings).map_err(|e| e.to_string())?;
         let mut report =
             ImageReport::from_analysis(&input.name, &analysis, settings, scale_source, &sha);
-        let pics = match pictures {
-            Some(full) => {
-                // A drawing failure (or panic) must not lose the measurement.
-                match catch_unwind(AssertUnwindSafe(|| {
-                    crate::pictures::render_pictures(&img, &report, full)
-                })) {
-                    Ok(Ok(p)) => Some(p),
-                    Ok(Err(e)) => {
-                        report.warnings.push(crate::report::one_line(&format!(
-                            "overlay not drawn: {e:#}"
-                        )));
-                        None
-                    }
-                    Err(_) => {
-                        report
-                            .warnings
-                            .push("overlay not drawn: internal error".to_string());
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
+        let pics = pictures.and_then(|full| pictures_or_warning(&img, &mut report, full));
         Ok::<_, String>((report, pics))
     }));
     match outcome {
@@ -253,6 +273,26 @@ fn analyze_file_inner(
             )
         }
     }
+}
+
+/// A previous report that can stand for this run: it parses, is `ok`, and matches the
+/// image name, file hash, settings, scale source and tool version.
+fn reusable(
+    path: &Path,
+    name: &str,
+    sha: &str,
+    settings: &Settings,
+    scale_source: &str,
+) -> Option<ImageReport> {
+    let bytes = std::fs::read(path).ok()?;
+    let r: ImageReport = serde_json::from_slice(&bytes).ok()?;
+    (r.row.status == "ok"
+        && r.row.image == name
+        && r.row.sha256 == sha
+        && &r.settings == settings
+        && r.row.scale_source == scale_source
+        && r.tool == crate::report::TOOL_VERSION)
+        .then_some(r)
 }
 
 fn read_error(e: &LoadError, path: &Path) -> String {

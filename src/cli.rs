@@ -22,6 +22,10 @@ pub enum Command {
     /// Analyse images and folders of images; write a report folder.
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// Render synthetic trichoscopy phantoms with exact ground truth (*.truth.json).
+    Synth(SynthArgs),
+    /// Score a report folder against ground truth (phantom truth folder or manual CSV).
+    Validate(ValidateArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
         #[arg(value_enum)]
@@ -32,7 +36,12 @@ pub enum Command {
 pub const ANALYZE_EXAMPLES: &str = "Examples:
   trichometer analyze samples --um-per-px 4 --out report
   trichometer analyze visit1/ visit2/img_0003.jpg --um-per-px 3.2 --jobs 4
-  trichometer analyze scans --thin-um 40 --quiet          (widths in px only: no scale given)";
+  trichometer analyze scans --thin-um 40 --quiet          (widths in px only: no scale given)
+  trichometer analyze study/ --manifest study/manifest.csv   (per-image scales, subject/region groups)
+  trichometer analyze samples --format jsonl --quiet | jq .mean_um
+
+Scale precedence per image: --um-per-px > manifest um_per_px > nearest trichometer.toml
+(`um_per_px = 4.2`) in the image's folder or a parent up to the INPUT folder > none (pixels).";
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
@@ -42,9 +51,18 @@ pub struct AnalyzeArgs {
     /// Output folder for the reports (created if missing).
     #[arg(long, default_value = "trichometer-report", value_name = "DIR")]
     pub out: PathBuf,
-    /// Scale in micrometres per pixel. Without it widths are reported in pixels only.
+    /// Scale in micrometres per pixel for every image; beats --manifest and trichometer.toml.
+    /// Without any scale widths are reported in pixels only.
     #[arg(long, value_name = "F", value_parser = positive_f64)]
     pub um_per_px: Option<f64>,
+    /// CSV with columns image, um_per_px and optional subject, region, visit: per-image
+    /// scales and tags (see README: Calibration).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// What to print on stdout: nothing (`table`: the summary goes to stderr) or one JSON
+    /// object per image as each finishes (`jsonl`).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
     /// Hairs narrower than this (µm) are `thin`.
     #[arg(long, default_value_t = trichometer::settings::DEFAULT_THIN_UM, value_name = "UM", value_parser = positive_f64)]
     pub thin_um: f64,
@@ -57,6 +75,10 @@ pub struct AnalyzeArgs {
     /// Also draw overlay images of what was measured (overlays/<path>.png).
     #[arg(long)]
     pub overlay: bool,
+    /// Reuse the per-image reports of an earlier run into the same --out when the image
+    /// file, settings and tool version are unchanged; analyse the rest.
+    #[arg(long)]
+    pub resume: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -68,11 +90,78 @@ pub struct AnalyzeArgs {
     pub min_length_px: f64,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Jsonl,
+}
+
 fn positive_f64(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
         Err(format!("`{s}` must be a positive number"))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Truth: a folder of *.truth.json (from `synth`), one .truth.json, or a CSV of manual
+    /// measurements (columns image, x, y, width_um and/or width_px, optional um_per_px).
+    #[arg(long, value_name = "TRUTH")]
+    pub truth: PathBuf,
+    /// Report folder written by `analyze --out`.
+    #[arg(long, value_name = "DIR")]
+    pub report: PathBuf,
+    /// Also write the full scores as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Truth hairs shorter than this (px) do not count for recall.
+    #[arg(long, default_value_t = 40.0, value_name = "PX")]
+    pub min_length_px: f64,
+    /// Thin-hair limit (µm).
+    #[arg(long, default_value_t = trichometer::settings::DEFAULT_THIN_UM, value_name = "UM", value_parser = positive_f64)]
+    pub thin_um: f64,
+    /// Terminal-hair limit (µm).
+    #[arg(long, default_value_t = trichometer::settings::DEFAULT_TERMINAL_UM, value_name = "UM", value_parser = positive_f64)]
+    pub terminal_um: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Folder to write the phantoms and their truth into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub n: usize,
+    /// Seed of the suite (image i uses a seed derived from it).
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub seed: u64,
+    /// Scale for every image (default: drawn per image in 2.5–8 µm/px).
+    #[arg(long, value_name = "F", value_parser = positive_f64)]
+    pub um_per_px: Option<f64>,
+    /// How hard the images are: easy, realistic or hard.
+    #[arg(long, default_value = "realistic")]
+    pub difficulty: trichometer::synth::Difficulty,
+    /// Image size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x960", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Write lossless PNG instead of JPEG.
+    #[arg(long)]
+    pub png: bool,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{s}`: expected WIDTHxHEIGHT"))?;
+    let w: u32 = w.trim().parse().map_err(|_| format!("`{s}`: bad width"))?;
+    let h: u32 = h.trim().parse().map_err(|_| format!("`{s}`: bad height"))?;
+    if (16..=10000).contains(&w) && (16..=10000).contains(&h) {
+        Ok((w, h))
+    } else {
+        Err(format!("`{s}`: sides must be 16..=10000 px"))
     }
 }

@@ -26,6 +26,9 @@ const BACKGROUND_FLOOR: f32 = 1e-3;
 const SCALE_RATIO: f32 = 1.5;
 /// Finest ridge-filter scale (px): a 2 px hair peaks at σ = 1.
 const SCALE_MIN: f32 = 1.0;
+/// Pixels whose response is below this share of the detection floor are left out of the
+/// full-resolution maps (they cannot become centreline pixels).
+const UPDATE_MARGIN: f32 = 0.5;
 /// Smallest σ computed on a pyramid level, in that level's pixels: finite second
 /// differences stay within 2% of the Gaussian derivatives from here on.
 const LEVEL_SIGMA_MIN: f32 = 1.6;
@@ -84,7 +87,7 @@ pub fn flatten(lum: &Array2<f32>, max_hair_width_px: f64) -> Array2<f32> {
         if n == 1 {
             return (0, 0, 0.0);
         }
-        let i0 = (f.floor().max(0.0) as usize).min(n - 2);
+        let i0 = (f.max(0.0) as usize).min(n - 2);
         (i0, i0 + 1, (f - i0 as f32).clamp(-0.5, n as f32))
     };
     for y in 0..h {
@@ -293,49 +296,63 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         let f = (1 << level) as f32;
         let s_level = sigma / f;
         let blurred = gaussian_blur(&pyramid[level], s_level);
-        let (lh, lw) = blurred.dim();
         // Response on the level grid (scale-normalised, so comparable across levels).
-        let norm = s_level * s_level;
-        let mut resp = Array2::<f32>::zeros((lh, lw));
-        for y in 0..lh {
-            for x in 0..lw {
-                let d = derivs_at(&blurred, x, y);
-                resp[[y, x]] = norm * line_response(&d).0;
-            }
-        }
+        let resp = response_map(&blurred, s_level * s_level);
         let ns = noise_level(&resp);
         noise.push(ns);
-        // Update the full-resolution maxima.
-        for y in 0..h {
-            for x in 0..w {
-                let (r, d) = if level == 0 {
-                    (resp[[y, x]], None)
-                } else {
-                    let u = (x as f32 + 0.5) / f - 0.5;
-                    let v = (y as f32 + 0.5) / f - 0.5;
-                    (bilinear(&resp, u, v), Some((u, v)))
-                };
-                if r.abs() <= strength[[y, x]] {
-                    continue;
+        // Only pixels that can pass detection need the full-resolution update; the
+        // margin covers interpolation between level pixels.
+        let floor = UPDATE_MARGIN * (crate::trace::SNR_LOW * ns).max(crate::trace::STRENGTH_MIN);
+        let mut update = |x: usize, y: usize, r: f32, derivs: &dyn Fn() -> Derivs| {
+            if r.abs() < floor || r.abs() <= strength[[y, x]] {
+                return;
+            }
+            let dv = derivs();
+            let (_, n) = line_response(&dv);
+            strength[[y, x]] = r.abs();
+            snr[[y, x]] = r.abs() / ns;
+            scale_idx[[y, x]] = si as u8;
+            polarity[[y, x]] = if r >= 0.0 { 1 } else { -1 };
+            normal[[y, x]] = n;
+            // Sub-pixel centre along the normal (Steger): t = −(g·n)/(nᵀHn).
+            let gn = dv.gx * n[0] + dv.gy * n[1];
+            let hnn = dv.xx * n[0] * n[0] + 2.0 * dv.xy * n[0] * n[1] + dv.yy * n[1] * n[1];
+            offset[[y, x]] = if hnn.abs() > 1e-12 {
+                -gn / hnn
+            } else {
+                f32::INFINITY
+            };
+        };
+        if level == 0 {
+            let rs = resp.as_slice().expect("standard layout");
+            for (i, &r) in rs.iter().enumerate() {
+                let (y, x) = (i / w, i % w);
+                update(x, y, r, &|| derivs_at(&blurred, x, y));
+            }
+        } else {
+            let (lh, lw) = resp.dim();
+            let fi = 1usize << level;
+            for ly in 0..lh {
+                for lx in 0..lw {
+                    // A level pixel near one above the floor: its block may interpolate above it.
+                    let mut any = false;
+                    for yy in ly.saturating_sub(1)..(ly + 2).min(lh) {
+                        for xx in lx.saturating_sub(1)..(lx + 2).min(lw) {
+                            any |= resp[[yy, xx]].abs() >= floor;
+                        }
+                    }
+                    if !any {
+                        continue;
+                    }
+                    for y in ly * fi..((ly + 1) * fi).min(h) {
+                        let v = (y as f32 + 0.5) / f - 0.5;
+                        for x in lx * fi..((lx + 1) * fi).min(w) {
+                            let u = (x as f32 + 0.5) / f - 0.5;
+                            let r = bilinear(&resp, u, v);
+                            update(x, y, r, &|| derivs_bilinear(&blurred, u, v, f));
+                        }
+                    }
                 }
-                let dv = match d {
-                    None => derivs_at(&blurred, x, y),
-                    Some((u, v)) => derivs_bilinear(&blurred, u, v, f),
-                };
-                let (_, n) = line_response(&dv);
-                strength[[y, x]] = r.abs();
-                snr[[y, x]] = r.abs() / ns;
-                scale_idx[[y, x]] = si as u8;
-                polarity[[y, x]] = if r >= 0.0 { 1 } else { -1 };
-                normal[[y, x]] = n;
-                // Sub-pixel centre along the normal (Steger): t = −(g·n)/(nᵀHn).
-                let gn = dv.gx * n[0] + dv.gy * n[1];
-                let hnn = dv.xx * n[0] * n[0] + 2.0 * dv.xy * n[0] * n[1] + dv.yy * n[1] * n[1];
-                offset[[y, x]] = if hnn.abs() > 1e-12 {
-                    -gn / hnn
-                } else {
-                    f32::INFINITY
-                };
             }
         }
     }
@@ -350,6 +367,34 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         scales,
         noise,
     }
+}
+
+/// Scale-normalised signed line response of every pixel of a blurred image.
+fn response_map(b: &Array2<f32>, norm: f32) -> Array2<f32> {
+    let (h, w) = b.dim();
+    let mut out = Array2::<f32>::zeros((h, w));
+    let s = b.as_slice().expect("standard layout");
+    let o = out.as_slice_mut().expect("standard layout");
+    for y in 0..h {
+        let interior_row = y > 0 && y + 1 < h;
+        for x in 0..w {
+            let d = if interior_row && x > 0 && x + 1 < w {
+                let i = y * w + x;
+                let c = s[i];
+                Derivs {
+                    gx: 0.0,
+                    gy: 0.0,
+                    xx: s[i + 1] - 2.0 * c + s[i - 1],
+                    yy: s[i + w] - 2.0 * c + s[i - w],
+                    xy: 0.25 * (s[i + w + 1] - s[i + w - 1] - s[i - w + 1] + s[i - w - 1]),
+                }
+            } else {
+                derivs_at(b, x, y)
+            };
+            o[y * w + x] = norm * line_response(&d).0;
+        }
+    }
+    out
 }
 
 /// Robust noise level of a response map: 1.4826 × median |r| over a subsample
@@ -367,8 +412,8 @@ pub fn bilinear(a: &Array2<f32>, x: f32, y: f32) -> f32 {
     let (h, w) = a.dim();
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);
-    let x0 = x.floor() as usize;
-    let y0 = y.floor() as usize;
+    let x0 = x as usize;
+    let y0 = y as usize;
     let x1 = (x0 + 1).min(w - 1);
     let y1 = (y0 + 1).min(h - 1);
     let tx = x - x0 as f32;
@@ -383,8 +428,8 @@ fn derivs_bilinear(b: &Array2<f32>, u: f32, v: f32, f: f32) -> Derivs {
     let (h, w) = b.dim();
     let u = u.clamp(0.0, (w - 1) as f32);
     let v = v.clamp(0.0, (h - 1) as f32);
-    let x0 = u.floor() as usize;
-    let y0 = v.floor() as usize;
+    let x0 = u as usize;
+    let y0 = v as usize;
     let x1 = (x0 + 1).min(w - 1);
     let y1 = (y0 + 1).min(h - 1);
     let tx = u - x0 as f32;

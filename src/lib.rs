@@ -11,20 +11,25 @@
 //! parallel and [`output`] writes the report folder; [`pictures`] adds what a reader checks
 //! by eye: [`overlay`] images, [`plots`] (width histograms) and the [`html`] report.
 
-pub mod batch;
-pub mod enhance;
-pub mod html;
 pub mod load;
+pub mod calibration;
+pub mod enhance;
+pub mod trace;
+pub mod profile_model;
 pub mod measure;
+pub mod report;
+pub mod batch;
+pub mod groups;
 pub mod output;
 pub mod overlay;
 pub mod pictures;
 pub mod plots;
-pub mod report;
+pub mod html;
 pub mod settings;
 pub mod stats;
-pub mod trace;
 pub mod truth;
+pub mod synth;
+pub mod validate;
 
 pub use report::{Hair, ImageAnalysis, ImageReport, Polarity, DISCLAIMER};
 pub use settings::{HairClass, Settings};

@@ -5,21 +5,28 @@ mod cli;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use cli::{AnalyzeArgs, Cli, Command};
+use cli::{AnalyzeArgs, Cli, Command, OutputFormat, SynthArgs, ValidateArgs};
+use std::io::Write;
 use trichometer::batch::{self, BatchOptions};
-use trichometer::output::ReportWriter;
+use trichometer::calibration::{self, Manifest};
+use trichometer::output::{self, ReportWriter};
 use trichometer::{Settings, DISCLAIMER};
+
+/// Exit status of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, the shell convention).
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),
+        Command::Validate(args) => validate(args),
+        Command::Synth(args) => synth(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -66,17 +73,14 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         max_pixels: (args.max_megapixels * 1e6) as u64,
     };
     let inputs = batch::discover(&args.inputs);
+    let manifest = args.manifest.as_deref().map(Manifest::load).transpose()?;
+    let calibration =
+        calibration::resolve_all(&inputs, &args.inputs, args.um_per_px, manifest.as_ref())?;
     let mut writer = ReportWriter::create(&args.out, &settings)?;
-    let scale_source = if settings.um_per_px.is_some() {
-        "flag"
-    } else {
-        "none"
-    };
-    if settings.um_per_px.is_none() && !args.quiet {
-        eprintln!(
-            "trichometer: warning: no scale given (--um-per-px): widths are measured in pixels only and every \
-             micrometre column is left empty"
-        );
+    if !args.quiet {
+        for w in &calibration.warnings {
+            eprintln!("trichometer: warning: {w}");
+        }
     }
     let progress = if !args.quiet && std::io::stderr().is_terminal() && inputs.len() > 1 {
         let pb =
@@ -90,13 +94,30 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    let stop = AtomicBool::new(false);
+    // Ctrl-C / SIGTERM: stop starting images, finish and write the ones in flight.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if !STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\ntrichometer: interrupted: finishing the images in progress and writing the reports...");
+        }
+    });
+    let stop = &STOP;
     let mut write_error = None;
     let handed = batch::run(
         &inputs,
         opts.jobs,
-        &stop,
-        |input| batch::analyze_file(input, &settings, scale_source, opts.max_pixels),
+        stop,
+        |input| {
+            let previous = args.resume.then(|| output::json_path(&args.out, input));
+            let scale = calibration.get(input);
+            calibration::analyze_input(
+                input,
+                &settings,
+                &scale,
+                opts.max_pixels,
+                previous.as_deref(),
+            )
+        },
         |i, report| {
             if report.row.status != "ok" {
                 progress.suspend(|| {
@@ -106,8 +127,14 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             if write_error.is_none() {
                 if let Err(e) = writer.add(&inputs[i], &report) {
                     write_error = Some(e);
-                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
                 }
+            }
+            if args.format == OutputFormat::Jsonl {
+                let mut out = std::io::stdout().lock();
+                // A closed pipe (e.g. `| head`) must not stop the batch.
+                let _ = writeln!(out, "{}", trichometer::output::jsonl_line(&report))
+                    .and_then(|_| out.flush());
             }
             progress.inc(1);
         },
@@ -116,10 +143,11 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e.context("writing the reports failed"));
     }
-    let summary = writer.finish(inputs.len() - handed)?;
+    let not_run = inputs.len() - handed;
+    let summary = writer.finish(not_run)?;
     if !args.quiet {
-        let thin = match (summary.pooled.thin_fraction, settings.um_per_px) {
-            (Some(f), Some(_)) => format!(
+        let thin = match summary.pooled.thin_fraction {
+            Some(f) if summary.unit == "um" => format!(
                 "pooled thin fraction {:.1}% (< {} µm)",
                 100.0 * f,
                 settings.thin_um
@@ -132,9 +160,22 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             .mean
             .map(|m| format!(", mean width {m:.2} {unit}"))
             .unwrap_or_default();
+        let pooled_over = if summary.unit == "um" && summary.images_without_scale > 0 {
+            format!(
+                " (pooled over the {} image(s) with a scale; {} without are in px only)",
+                summary.pooled_images, summary.images_without_scale
+            )
+        } else {
+            String::new()
+        };
+        let groups = if summary.groups.is_some() {
+            ", groups.csv"
+        } else {
+            ""
+        };
         eprintln!(
-            "Analysed {} image(s): {} ok, {} failed; {} hairs measured{mean}; {thin}. Reports in {}/ \
-             (images.csv, hairs.csv, images/, summary.json).",
+            "Analysed {} image(s): {} ok, {} failed; {} hairs measured{mean}; {thin}{pooled_over}. \
+             Reports in {}/ (images.csv, hairs.csv{groups}, images/, summary.json).",
             summary.images,
             summary.images_ok,
             summary.images_failed,
@@ -143,9 +184,58 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         );
         eprintln!("{DISCLAIMER}");
     }
+    if not_run > 0 {
+        eprintln!(
+            "trichometer: interrupted: {not_run} image(s) not analysed; the reports hold the {handed} \
+             finished (run again with --resume to complete)"
+        );
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
     Ok(if summary.images_failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn validate(args: ValidateArgs) -> Result<ExitCode> {
+    let opts = trichometer::validate::ValidateOptions {
+        min_length_px: args.min_length_px,
+        thin_um: args.thin_um,
+        terminal_um: args.terminal_um,
+    };
+    let v = trichometer::validate::validate(&args.truth, &args.report, &opts)?;
+    print!("{}", v.to_text());
+    if let Some(path) = &args.json {
+        output::write_atomic(path, &serde_json::to_vec_pretty(&v)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn synth(args: SynthArgs) -> Result<ExitCode> {
+    let opts = trichometer::synth::PhantomOptions {
+        width: args.size.0,
+        height: args.size.1,
+        um_per_px: args.um_per_px,
+        difficulty: args.difficulty,
+        jpeg_quality: if args.png { None } else { Some(90) },
+    };
+    let paths = trichometer::synth::write_suite(&args.out, args.n, args.seed, &opts)?;
+    // A manifest with each phantom's scale, for `analyze --manifest`.
+    let mut manifest = csv::Writer::from_writer(Vec::new());
+    manifest.write_record(["image", "um_per_px"])?;
+    for p in &paths {
+        let truth_path = p.with_extension("truth.json");
+        let t: trichometer::truth::TruthImage =
+            serde_json::from_slice(&std::fs::read(&truth_path)?)?;
+        manifest.write_record([t.image.clone(), t.um_per_px.to_string()])?;
+    }
+    output::write_atomic(&args.out.join("manifest.csv"), &manifest.into_inner()?)?;
+    eprintln!(
+        "Wrote {} {} phantom(s) with ground truth (*.truth.json) and manifest.csv (scales) to {}/",
+        paths.len(),
+        args.difficulty,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

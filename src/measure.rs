@@ -11,13 +11,14 @@ use std::sync::OnceLock;
 use ndarray::Array2;
 
 use crate::enhance::bilinear;
+use crate::profile_model::fill_ratio;
 use crate::stats::{median, robust_sd};
 use crate::trace::Trace;
 
 /// Distance between measured profiles along a hair (px).
 const PROFILE_SPACING_PX: f32 = 2.0;
 /// Sampling step along the normal (px): fine enough for sub-pixel edge interpolation.
-const SAMPLE_STEP_PX: f32 = 0.25;
+pub const SAMPLE_STEP_PX: f32 = 0.25;
 /// Parallel profiles averaged on each side along the tangent (1 px apart), for noise.
 const TANGENT_AVERAGE: i32 = 1;
 /// Smoothing window (points either side, 1 px apart) for the resampled centreline.
@@ -85,6 +86,10 @@ pub struct RawHair {
     pub profiles: Vec<Profile>,
     /// Profiles attempted.
     pub attempted: usize,
+    /// The samples of each measurable profile (hair positive, baseline removed), taken
+    /// every `SAMPLE_STEP_PX` from `-half`.
+    pub samples: Vec<Vec<f32>>,
+    pub half: f32,
 }
 
 /// Resamples a polyline at `step` px along its length.
@@ -195,10 +200,21 @@ pub fn edges(
     search_half_width: f32,
     noise: f32,
 ) -> Option<(f32, f32, f32, f32)> {
+    edges_with_step(q, half, SAMPLE_STEP_PX, search_half_width, noise)
+}
+
+/// [`edges`] for a profile sampled every `step` px.
+pub fn edges_with_step(
+    q: &[f32],
+    half: f32,
+    step: f32,
+    search_half_width: f32,
+    noise: f32,
+) -> Option<(f32, f32, f32, f32)> {
     let n = q.len();
-    let pos = |i: f32| -half + i * SAMPLE_STEP_PX;
+    let pos = |i: f32| -half + i * step;
     let centre = (n / 2) as isize;
-    let reach = (search_half_width / SAMPLE_STEP_PX).round() as isize;
+    let reach = (search_half_width / step).round() as isize;
     // Peak near the centre.
     let lo = (centre - reach).max(1) as usize;
     let hi = ((centre + reach) as usize).min(n - 2);
@@ -213,7 +229,7 @@ pub fn edges(
         return None;
     }
     let half_level = 0.5 * peak;
-    let max_dip = (MAX_INNER_DIP_PX / SAMPLE_STEP_PX).round() as usize;
+    let max_dip = (MAX_INNER_DIP_PX / step).round() as usize;
     // Walk outward from the peak; a stretch below half level longer than a dip is outside.
     let walk = |dir: isize| -> Option<usize> {
         let mut i = ip as isize;
@@ -250,9 +266,8 @@ pub fn edges(
     let il = walk(-1)?;
     let ir = walk(1)?;
     // Refine each edge to the steepest slope within ±window of the half-level crossing.
-    let win = (1.5f32 / SAMPLE_STEP_PX).round() as usize + 2;
-    let slope =
-        |i: usize| (q[(i + 1).min(n - 1)] - q[i.saturating_sub(1)]) / (2.0 * SAMPLE_STEP_PX);
+    let win = (1.5f32 / step).round() as usize + 2;
+    let slope = |i: usize| (q[(i + 1).min(n - 1)] - q[i.saturating_sub(1)]) / (2.0 * step);
     let refine = |i0: usize, sign: f32| -> Option<(f32, f32)> {
         let a = i0.saturating_sub(win).max(1);
         let b = (i0 + win).min(n - 2);
@@ -301,6 +316,7 @@ pub fn profile_trace(
     let sign = -(trace.polarity as f32);
     let spacing = PROFILE_SPACING_PX as usize;
     let mut profiles = Vec::new();
+    let mut samples = Vec::new();
     let mut attempted = 0;
     let mut buf = Vec::new();
     let mut q = Vec::new();
@@ -336,6 +352,7 @@ pub fn profile_trace(
                     peak,
                     edge_sigma,
                 });
+                samples.push(q.clone());
             }
         }
         i += spacing;
@@ -345,6 +362,8 @@ pub fn profile_trace(
         path,
         profiles,
         attempted,
+        samples,
+        half,
     }
 }
 
@@ -466,10 +485,37 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
     if es > SOFT_EDGE_FACTOR * sigma && m / es < SOFT_SHAPE_RATIO {
         return Err(Rejection::SoftEdges);
     }
+    // The hair's cross-section shape (optical depth), then each local width from the
+    // edge separation under that shape and the blur.
+    let table = crate::profile_model::table();
+    let fills: Vec<f64> = raw
+        .profiles
+        .iter()
+        .zip(&raw.samples)
+        .map(|(p, q)| {
+            let margin = (crate::profile_model::AREA_MARGIN_SIGMAS * sigma) as f32;
+            fill_ratio(q, raw.half, SAMPLE_STEP_PX, p.left, p.right, margin)
+        })
+        .collect();
+    let fill_se = robust_sd(&fills) / (n as f64).sqrt();
+    // The amplitude bound (a hair absorbs at most all light) holds for dark hairs only.
+    let peak_bound = if raw.trace.polarity > 0 {
+        contrast
+    } else {
+        0.0
+    };
+    let tau = table.depth(m / sigma, median(&fills), fill_se, peak_bound);
     let widths: Vec<f64> = sep
         .iter()
-        .map(|&s| width_from_separation(s, sigma))
+        .map(|&s| sigma * table.width(s / sigma, tau))
         .collect();
+    if std::env::var_os("TRICHOMETER_DEBUG").is_some() {
+        eprintln!(
+            "finish: m {m:.3} sigma {sigma:.3} fill {:.4} se {fill_se:.4} peak {contrast:.3} -> tau {tau:.3}, width {:.3}",
+            median(&fills),
+            median(&widths)
+        );
+    }
     let width = median(&widths);
     let mut sd = robust_sd(&widths);
     let mut flag = None;
@@ -595,6 +641,44 @@ mod tests {
             assert!(peak > 0.3);
             if w >= 10.0 {
                 assert!((es - 1.0).abs() < 0.15, "edge sigma {es}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod cylinder_probe {
+    use super::*;
+
+    /// Blurred cylinder-absorption profile: 1 − exp(−k·2√(r²−x²)), normalised; σ = 1.
+    fn cyl(x: f64, r: f64, k: f64) -> f64 {
+        let mut s = 0.0;
+        let n = 2000;
+        let du = 2.0 * r / n as f64;
+        for i in 0..n {
+            let u = -r + (i as f64 + 0.5) * du;
+            let a = 1.0 - (-k * 2.0 * (r * r - u * u).max(0.0).sqrt()).exp();
+            s += a * (-(x - u).powi(2) / 2.0).exp() * du;
+        }
+        s / (2.0 * std::f64::consts::PI).sqrt()
+    }
+
+    #[test]
+    #[ignore]
+    fn print_cylinder_bias() {
+        for &k in &[0.05, 0.2, 1.0, 5.0] {
+            for &w in &[2.0f64, 3.0, 4.0, 6.0, 10.0, 20.0] {
+                let half = (w + 8.0) as f32;
+                let n = (2.0 * half / SAMPLE_STEP_PX).round() as usize + 1;
+                let q: Vec<f32> = (0..n)
+                    .map(|i| cyl((-half + i as f32 * SAMPLE_STEP_PX) as f64, w / 2.0, k) as f32)
+                    .collect();
+                let (l, r, _, es) = edges(&q, half, (0.5 * w + 2.0) as f32, 1e-6).unwrap();
+                let m = (r - l) as f64;
+                eprintln!(
+                    "k {k} w {w}: sep {m:.3} -> width {:.3}  (edge sigma {es:.2})",
+                    width_from_separation(m, 1.0)
+                );
             }
         }
     }

@@ -3,6 +3,7 @@
 //! end, and every JSON file is written to a temporary file and renamed, so a file is
 //! either whole or absent.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tempfile::NamedTempFile;
 
 use crate::batch::Input;
+use crate::groups::{Groups, GroupsSummary};
 use crate::report::{
     HairRow, ImageReport, ImageRow, DISCLAIMER, HISTOGRAM_BIN_PX, HISTOGRAM_BIN_UM, TOOL_VERSION,
 };
@@ -30,12 +32,28 @@ pub struct BatchSummary {
     /// Images listed but not analysed because the run was interrupted.
     pub images_not_run: usize,
     pub hairs: usize,
-    /// Unit of `pooled` and `histogram`: `um` with a scale, `px` without.
+    /// Unit of `pooled` and `histogram`: `um` when at least one ok image had a scale, `px`
+    /// when none had.
     pub unit: String,
-    /// Width distribution pooled over the hairs of all ok images.
+    /// Width distribution pooled over hairs: with unit `um`, the hairs of the ok images that
+    /// have a scale (each converted with its own scale; images without a scale are left
+    /// out, see `images_without_scale`); with unit `px`, the hairs of all ok images.
     pub pooled: WidthSummary,
     pub histogram: Histogram,
     pub failed: Vec<FailedImage>,
+    /// Ok images in `pooled`.
+    #[serde(default)]
+    pub pooled_images: usize,
+    /// Ok images measured in pixels only (no scale from flag, manifest or folder file).
+    #[serde(default)]
+    pub images_without_scale: usize,
+    /// How many images (ok or failed) got their scale from each source: `flag`,
+    /// `manifest`, `folder`, `none`.
+    #[serde(default)]
+    pub scale_sources: BTreeMap<String, usize>,
+    /// Figures per subject and region (present when the manifest tags images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupsSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -57,6 +75,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Path of an input's JSON report in the output folder `out`.
+pub fn json_path(out: &Path, input: &Input) -> PathBuf {
+    out.join("images")
+        .join(format!("{}.json", input.report_rel))
+}
+
 /// Prefixes spreadsheet-formula starters so a cell is shown as text, never evaluated.
 pub fn neutralise_cell(s: &str) -> String {
     match s.chars().next() {
@@ -73,8 +97,13 @@ pub struct ReportWriter {
     settings: Settings,
     images: CsvOut,
     hairs: CsvOut,
-    /// Per-hair widths of ok images (µm with a scale, px without), for the pooled figures.
-    pooled: Vec<f32>,
+    /// Per-hair widths in µm of ok images with a scale, for the pooled figures.
+    pooled_um: Vec<f32>,
+    /// Per-hair widths in px of all ok images (pooled when no image has a scale).
+    pooled_px: Vec<f32>,
+    ok_scaled: usize,
+    scale_sources: BTreeMap<String, usize>,
+    groups: Groups,
     ok: usize,
     failed: Vec<FailedImage>,
     hair_count: usize,
@@ -97,7 +126,11 @@ impl ReportWriter {
             settings: settings.clone(),
             images: open("images.csv")?,
             hairs: open("hairs.csv")?,
-            pooled: Vec::new(),
+            pooled_um: Vec::new(),
+            pooled_px: Vec::new(),
+            ok_scaled: 0,
+            scale_sources: BTreeMap::new(),
+            groups: Groups::new(settings.thin_um),
             ok: 0,
             failed: Vec::new(),
             hair_count: 0,
@@ -123,14 +156,25 @@ impl ReportWriter {
         row.image = neutralise_cell(&row.image);
         row.error = neutralise_cell(&row.error);
         self.images.serialize(&row)?;
+        *self
+            .scale_sources
+            .entry(report.row.scale_source.clone())
+            .or_default() += 1;
+        self.groups.add(report);
         if report.row.status == "ok" {
             self.ok += 1;
+            if report.row.um_per_px.is_some() {
+                self.ok_scaled += 1;
+            }
             for h in &report.hairs {
                 let mut r = h.row.clone();
                 r.image = neutralise_cell(&r.image);
                 r.flag = neutralise_cell(&r.flag);
                 self.hairs.serialize(&r)?;
-                self.pooled.push(r.width_um.unwrap_or(r.width_px) as f32);
+                if let Some(w) = r.width_um {
+                    self.pooled_um.push(w as f32);
+                }
+                self.pooled_px.push(r.width_px as f32);
             }
             self.hair_count += report.hairs.len();
         } else {
@@ -145,8 +189,13 @@ impl ReportWriter {
     /// Writes `summary.json` and moves the CSV files into place. `not_run` counts images
     /// skipped by an interruption.
     pub fn finish(self, not_run: usize) -> Result<BatchSummary> {
-        let scaled = self.settings.um_per_px.is_some();
-        let widths: Vec<f64> = self.pooled.iter().map(|&w| w as f64).collect();
+        let scaled = self.ok_scaled > 0;
+        let pooled = if scaled {
+            &self.pooled_um
+        } else {
+            &self.pooled_px
+        };
+        let widths: Vec<f64> = pooled.iter().map(|&w| w as f64).collect();
         let (unit, limits, bin, upper) = if scaled {
             (
                 "um",
@@ -170,7 +219,14 @@ impl ReportWriter {
             pooled: WidthSummary::of(&widths, limits),
             histogram: Histogram::of(&widths, bin, upper, unit),
             failed: self.failed,
+            pooled_images: if scaled { self.ok_scaled } else { self.ok },
+            images_without_scale: self.ok - self.ok_scaled,
+            scale_sources: self.scale_sources,
+            groups: (!self.groups.is_empty()).then(|| self.groups.summary()),
         };
+        if let Some(g) = &summary.groups {
+            Groups::write_csv(&g.rows, &self.out.join("groups.csv"))?;
+        }
         for (w, name) in [(self.images, "images.csv"), (self.hairs, "hairs.csv")] {
             let buf = w
                 .into_inner()
@@ -187,6 +243,36 @@ impl ReportWriter {
         )?;
         Ok(summary)
     }
+}
+
+/// One line of `--format jsonl`: an image's `images.csv` row fields (unneutralised), plus
+/// `tool`, `warnings`, the per-hair widths `widths_px` (always) and `widths_um` (`null`
+/// without a scale) in hair_id order, and `disclaimer`. No centrelines: they stay in the
+/// per-image JSON report.
+#[derive(Debug, Serialize)]
+pub struct JsonlRecord<'a> {
+    pub tool: &'a str,
+    #[serde(flatten)]
+    pub row: &'a ImageRow,
+    pub warnings: &'a [String],
+    pub widths_px: Vec<f64>,
+    pub widths_um: Option<Vec<f64>>,
+    pub disclaimer: &'a str,
+}
+
+/// The one-line JSON object (no trailing newline) printed on stdout for an image with
+/// `--format jsonl`, as soon as it is finished.
+pub fn jsonl_line(report: &ImageReport) -> String {
+    let scaled = report.row.um_per_px.is_some();
+    let rec = JsonlRecord {
+        tool: &report.tool,
+        row: &report.row,
+        warnings: &report.warnings,
+        widths_px: report.hairs.iter().map(|h| h.row.width_px).collect(),
+        widths_um: scaled.then(|| report.hairs.iter().filter_map(|h| h.row.width_um).collect()),
+        disclaimer: &report.disclaimer,
+    };
+    serde_json::to_string(&rec).expect("a report serialises")
 }
 
 /// Header row of a flat serde struct, from serializing its default-like field names.
@@ -223,6 +309,10 @@ impl CsvColumns for ImageRow {
         "flagged_count",
         "blur_sigma_px",
         "sha256",
+        "scale_file",
+        "subject",
+        "region",
+        "visit",
     ];
 }
 
@@ -294,6 +384,114 @@ mod tests {
         .unwrap();
         let s = String::from_utf8(w.into_inner().unwrap()).unwrap();
         assert_eq!(s.lines().next().unwrap(), HairRow::COLUMNS.join(","));
+    }
+
+    fn analysed(image: &str, scale: Option<f64>, widths_px: &[f64]) -> ImageReport {
+        use crate::report::{Hair, ImageAnalysis, Polarity};
+        let analysis = ImageAnalysis {
+            width_px: 100,
+            height_px: 80,
+            blur_sigma_px: 1.0,
+            hairs: widths_px
+                .iter()
+                .map(|&w| Hair {
+                    width_px: w,
+                    width_sd_px: 0.1,
+                    length_px: 40.0,
+                    polarity: Polarity::Dark,
+                    contrast: 0.3,
+                    profiles: 10,
+                    flag: None,
+                    points: vec![[1.0, 2.0], [3.0, 4.0]],
+                })
+                .collect(),
+            warnings: vec!["w1".into()],
+        };
+        let settings = Settings {
+            um_per_px: scale,
+            ..Settings::default()
+        };
+        let source = if scale.is_some() { "manifest" } else { "none" };
+        ImageReport::from_analysis(image, &analysis, &settings, source, "ab12")
+    }
+
+    #[test]
+    fn jsonl_line_shape() {
+        let r = analysed("s/a.png", Some(4.0), &[5.0, 10.0]);
+        let line = jsonl_line(&r);
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["image"], "s/a.png");
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["scale_source"], "manifest");
+        assert_eq!(v["um_per_px"], 4.0);
+        assert_eq!(v["hair_count"], 2);
+        assert_eq!(v["sha256"], "ab12");
+        assert_eq!(v["widths_px"], serde_json::json!([5.0, 10.0]));
+        assert_eq!(v["widths_um"], serde_json::json!([20.0, 40.0]));
+        assert_eq!(v["warnings"], serde_json::json!(["w1"]));
+        assert!(v["tool"].as_str().unwrap().starts_with("trichometer "));
+        assert_eq!(v["disclaimer"], DISCLAIMER);
+        assert!(v.get("hairs").is_none() && v.get("points").is_none());
+        // Every images.csv column is a key.
+        for c in ImageRow::COLUMNS {
+            assert!(v.get(*c).is_some(), "jsonl lacks {c}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&jsonl_line(&analysed("b.png", None, &[3.0]))).unwrap();
+        assert!(v["widths_um"].is_null() && v["mean_um"].is_null());
+        assert_eq!(v["widths_px"], serde_json::json!([3.0]));
+    }
+
+    #[test]
+    fn summary_pools_only_scaled_images_when_scales_are_mixed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("o");
+        let mut w = ReportWriter::create(&out, &Settings::default()).unwrap();
+        let inp = |n: &str| Input {
+            path: n.into(),
+            name: n.into(),
+            report_rel: n.into(),
+            problem: None,
+        };
+        let mut a = analysed("a.png", Some(2.0), &[10.0, 20.0]);
+        a.row.subject = "S1".into();
+        a.row.region = "frontal".into();
+        w.add(&inp("a.png"), &a).unwrap();
+        w.add(&inp("b.png"), &analysed("b.png", Some(5.0), &[4.0]))
+            .unwrap();
+        w.add(&inp("c.png"), &analysed("c.png", None, &[7.0, 8.0]))
+            .unwrap();
+        let s = w.finish(0).unwrap();
+        assert_eq!(s.unit, "um");
+        assert_eq!(s.pooled.count, 3);
+        assert_eq!(s.pooled.mean, Some(80.0 / 3.0));
+        assert_eq!(s.pooled_images, 2);
+        assert_eq!(s.images_without_scale, 1);
+        assert_eq!(s.scale_sources["manifest"], 2);
+        assert_eq!(s.scale_sources["none"], 1);
+        let g = s.groups.as_ref().unwrap();
+        assert_eq!(g.rows.len(), 2);
+        assert_eq!(g.rows[0].mean_um, Some(30.0));
+        assert!(out.join("groups.csv").exists());
+        let back: BatchSummary =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(back.groups, s.groups);
+        assert_eq!(back.scale_sources, s.scale_sources);
+        let rows = read_images_csv(&out.join("images.csv")).unwrap();
+        assert_eq!(rows[0].subject, "S1");
+
+        // No scale anywhere: pooled in px over all images, no groups file.
+        let out2 = tmp.path().join("o2");
+        let mut w = ReportWriter::create(&out2, &Settings::default()).unwrap();
+        w.add(&inp("c.png"), &analysed("c.png", None, &[7.0, 8.0]))
+            .unwrap();
+        let s = w.finish(0).unwrap();
+        assert_eq!((s.unit.as_str(), s.pooled.count), ("px", 2));
+        assert_eq!(s.images_without_scale, 1);
+        assert!(s.groups.is_none() && !out2.join("groups.csv").exists());
+        let text = std::fs::read_to_string(out2.join("summary.json")).unwrap();
+        assert!(!text.contains("\"groups\""));
     }
 
     #[test]

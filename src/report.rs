@@ -89,6 +89,17 @@ pub struct ImageRow {
     pub blur_sigma_px: Option<f64>,
     /// SHA-256 of the input file's bytes.
     pub sha256: String,
+    // Calibration and study tags (see `calibration`): appended after the original columns.
+    /// The file the scale came from (manifest or `trichometer.toml`); empty otherwise.
+    #[serde(default)]
+    pub scale_file: String,
+    /// Manifest tags; empty when not given.
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub visit: String,
 }
 
 /// One row of `hairs.csv`.
@@ -225,6 +236,7 @@ impl ImageReport {
             flagged_count: Some(analysis.hairs.iter().filter(|h| h.flag.is_some()).count()),
             blur_sigma_px: Some(round_to(analysis.blur_sigma_px, 3)),
             sha256: sha256.to_string(),
+            ..Default::default()
         };
         ImageReport {
             tool: TOOL_VERSION.to_string(),

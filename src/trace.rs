@@ -15,7 +15,7 @@ pub const SNR_HIGH: f32 = 6.0;
 /// Response-to-noise ratio along which a chain may extend (hysteresis low).
 pub const SNR_LOW: f32 = 3.0;
 /// Smallest scale-normalised response (≈ 0.48 × contrast) for a hair: 2% contrast.
-const STRENGTH_MIN: f32 = 0.01;
+pub const STRENGTH_MIN: f32 = 0.01;
 /// A pixel is on the centreline when the sub-pixel centre lies within this many px of
 /// it along x and y (0.5 is the pixel; a little more avoids gaps on half-pixel centres).
 const CENTRE_BOX: f32 = 0.55;

@@ -23,7 +23,9 @@ fn run_batch(dir: &Path, out: &Path, settings: &Settings, overlays: bool) -> usi
         &inputs,
         2,
         &stop,
-        |input| batch::analyze_file_with_pictures(input, settings, "flag", 50_000_000, overlays),
+        |input| {
+            batch::analyze_file_with_pictures(input, settings, "flag", 50_000_000, None, overlays)
+        },
         |i, (report, pics)| {
             reports.add(&inputs[i], &report).unwrap();
             pictures.add(&inputs[i], &report, pics.as_ref()).unwrap();
