@@ -3,10 +3,12 @@
 //!
 //! Each hair's centreline is a polyline coloured by its class (Okabe–Ito palette, safe for
 //! colour-blind readers), with a dark halo so it shows on light skin and dark hair alike.
-//! At intervals along the hair a thin caliper marks the two measured edges (± width / 2
-//! along the local normal). Hairs whose width is flagged as uncertain are dashed and their
-//! id carries a `?`. Ids sit in small dark boxes near the hair's start; a legend with the
-//! class limits, the counts and a scale bar goes in the emptiest corner.
+//! At intervals along the hair two short ticks point outwards from the two measured edges
+//! (± width / 2 along the local normal), so the photo's hair edge should meet their inner
+//! ends. Hairs whose width is flagged as uncertain are dashed and their id carries a `?`.
+//! Ids sit in small dark boxes near the hair's start (left out where hairs crowd so much
+//! that no free place is left; the legend counts them). The legend (class limits and
+//! counts, keys, scale bar) is a strip below the photo, so it hides no hair.
 //!
 //! All positions are in image pixels, pixel (i, j) centred at (i, j) as in the reports.
 
