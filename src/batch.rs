@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use crate::load::{self, LoadError};
+use crate::pictures::Pictures;
 use crate::report::ImageReport;
 use crate::settings::Settings;
 
@@ -148,48 +149,127 @@ pub fn analyze_file(
     max_pixels: u64,
     previous: Option<&Path>,
 ) -> ImageReport {
+    analyze_file_inner(input, settings, scale_source, max_pixels, previous, None).0
+}
+
+/// As [`analyze_file`], and also draws the image's pictures while the decoded image is at
+/// hand (see [`crate::pictures`]): the full overlay PNG only when `full_overlay`. The
+/// pictures are `None` for a failed image, or when drawing failed (the report is still
+/// whole; the drawing error is added to its warnings). A report reused from `previous`
+/// gets its pictures too: the image is decoded again for them (no new analysis).
+pub fn analyze_file_with_pictures(
+    input: &Input,
+    settings: &Settings,
+    scale_source: &str,
+    max_pixels: u64,
+    previous: Option<&Path>,
+    full_overlay: bool,
+) -> (ImageReport, Option<Pictures>) {
+    analyze_file_inner(
+        input,
+        settings,
+        scale_source,
+        max_pixels,
+        previous,
+        Some(full_overlay),
+    )
+}
+
+/// Draws the pictures of `report` on `img`; a failure (or panic) becomes a warning of the
+/// report and no pictures, never a lost measurement.
+fn pictures_or_warning(
+    img: &image::DynamicImage,
+    report: &mut ImageReport,
+    full_overlay: bool,
+) -> Option<Pictures> {
+    match catch_unwind(AssertUnwindSafe(|| {
+        crate::pictures::render_pictures(img, report, full_overlay)
+    })) {
+        Ok(Ok(p)) => Some(p),
+        Ok(Err(e)) => {
+            report.warnings.push(crate::report::one_line(&format!(
+                "overlay not drawn: {e:#}"
+            )));
+            None
+        }
+        Err(_) => {
+            report
+                .warnings
+                .push("overlay not drawn: internal error".to_string());
+            None
+        }
+    }
+}
+
+fn analyze_file_inner(
+    input: &Input,
+    settings: &Settings,
+    scale_source: &str,
+    max_pixels: u64,
+    previous: Option<&Path>,
+    pictures: Option<bool>,
+) -> (ImageReport, Option<Pictures>) {
     if let Some(p) = &input.problem {
-        return ImageReport::failed(&input.name, p, settings, scale_source, "");
+        return (
+            ImageReport::failed(&input.name, p, settings, scale_source, ""),
+            None,
+        );
     }
     let bytes = match load::read_file(&input.path) {
         Ok(b) => b,
         Err(e) => {
-            return ImageReport::failed(
-                &input.name,
-                &read_error(&e, &input.path),
-                settings,
-                scale_source,
-                "",
+            return (
+                ImageReport::failed(
+                    &input.name,
+                    &read_error(&e, &input.path),
+                    settings,
+                    scale_source,
+                    "",
+                ),
+                None,
             )
         }
     };
     let sha = bytes.sha256.clone();
-    if let Some(old) = previous.and_then(|p| reusable(p, &input.name, &sha, settings, scale_source))
+    if let Some(mut old) =
+        previous.and_then(|p| reusable(p, &input.name, &sha, settings, scale_source))
     {
-        return old;
+        let pics = pictures.and_then(|full| {
+            let img = load::decode(&bytes.bytes, max_pixels).ok()?;
+            pictures_or_warning(&img, &mut old, full)
+        });
+        return (old, pics);
     }
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let img = load::decode(&bytes.bytes, max_pixels).map_err(|e| e.to_string())?;
         drop(bytes);
-        crate::analyze(&img, settings).map_err(|e| e.to_string())
+        let analysis = crate::analyze(&img, settings).map_err(|e| e.to_string())?;
+        let mut report =
+            ImageReport::from_analysis(&input.name, &analysis, settings, scale_source, &sha);
+        let pics = pictures.and_then(|full| pictures_or_warning(&img, &mut report, full));
+        Ok::<_, String>((report, pics))
     }));
     match outcome {
-        Ok(Ok(analysis)) => {
-            ImageReport::from_analysis(&input.name, &analysis, settings, scale_source, &sha)
-        }
-        Ok(Err(e)) => ImageReport::failed(&input.name, &e, settings, scale_source, &sha),
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => (
+            ImageReport::failed(&input.name, &e, settings, scale_source, &sha),
+            None,
+        ),
         Err(panic) => {
             let msg = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
-            ImageReport::failed(
-                &input.name,
-                &format!("internal error while analysing (panic: {msg})"),
-                settings,
-                scale_source,
-                &sha,
+            (
+                ImageReport::failed(
+                    &input.name,
+                    &format!("internal error while analysing (panic: {msg})"),
+                    settings,
+                    scale_source,
+                    &sha,
+                ),
+                None,
             )
         }
     }
@@ -222,17 +302,19 @@ fn read_error(e: &LoadError, path: &Path) -> String {
     }
 }
 
-/// Runs `work` over `inputs` on `jobs` threads and calls `done(index, report)` on the
+/// Runs `work` over `inputs` on `jobs` threads and calls `done(index, result)` on the
 /// calling thread in input order, each as soon as it and all before it are finished.
 /// Stops starting new images when `stop` becomes true; returns how many were handed over.
-pub fn run<W, D>(inputs: &[Input], jobs: usize, stop: &AtomicBool, work: W, mut done: D) -> usize
+/// The result is usually an [`ImageReport`], or a report with its pictures.
+pub fn run<T, W, D>(inputs: &[Input], jobs: usize, stop: &AtomicBool, work: W, mut done: D) -> usize
 where
-    W: Fn(&Input) -> ImageReport + Sync,
-    D: FnMut(usize, ImageReport),
+    T: Send,
+    W: Fn(&Input) -> T + Sync,
+    D: FnMut(usize, T),
 {
     let jobs = jobs.max(1);
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, ImageReport)>();
+    let (tx, rx) = mpsc::channel::<(usize, T)>();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()
@@ -256,7 +338,7 @@ where
             });
         }
         drop(tx);
-        let mut pending: BTreeMap<usize, ImageReport> = BTreeMap::new();
+        let mut pending: BTreeMap<usize, T> = BTreeMap::new();
         for (i, r) in rx.iter() {
             pending.insert(i, r);
             while let Some(r) = pending.remove(&handed) {

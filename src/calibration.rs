@@ -486,6 +486,35 @@ pub fn analyze_input(
     report
 }
 
+/// As [`analyze_input`], and also draws the image's pictures in the worker (see
+/// [`crate::batch::analyze_file_with_pictures`]); `None` for a failed image.
+pub fn analyze_input_with_pictures(
+    input: &Input,
+    base: &Settings,
+    scale: &ResolvedScale,
+    max_pixels: u64,
+    previous: Option<&Path>,
+    full_overlay: bool,
+) -> (ImageReport, Option<crate::pictures::Pictures>) {
+    let settings = scale.settings(base);
+    let (mut report, pictures) = match &scale.problem {
+        Some(p) => (
+            ImageReport::failed(&input.name, p, &settings, scale.source.as_str(), ""),
+            None,
+        ),
+        None => crate::batch::analyze_file_with_pictures(
+            input,
+            &settings,
+            scale.source.as_str(),
+            max_pixels,
+            previous,
+            full_overlay,
+        ),
+    };
+    scale.tag(&mut report);
+    (report, pictures)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,8 @@
 //! [`load`] (decode, linear light) → [`enhance`] (flat-field, multi-scale ridge filter) →
 //! [`trace`] (centrelines into individual hairs) → [`measure`] (sub-pixel widths along
 //! the normals) → [`report`] (typed results, rows, JSON). [`batch`] runs many images in
-//! parallel and [`output`] writes the report folder.
+//! parallel and [`output`] writes the report folder; [`pictures`] adds what a reader checks
+//! by eye: [`overlay`] images, [`plots`] (width histograms) and the [`html`] report.
 
 pub mod load;
 pub mod calibration;
@@ -21,6 +22,10 @@ pub mod report;
 pub mod batch;
 pub mod groups;
 pub mod output;
+pub mod overlay;
+pub mod pictures;
+pub mod plots;
+pub mod html;
 pub mod settings;
 pub mod stats;
 pub mod truth;
