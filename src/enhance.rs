@@ -68,11 +68,14 @@ pub fn flatten(lum: &Array2<f32>, max_hair_width_px: f64) -> Array2<f32> {
     let s = first.as_slice().expect("standard layout");
     let step = (s.len() / 100_000).max(1);
     let sample: Vec<f64> = s.iter().step_by(step).map(|&v| v as f64).collect();
-    let sd = crate::stats::robust_sd(&sample).max(1e-3) as f32;
+    let sd = crate::stats::robust_sd(&sample).max(BACKGROUND_SD_FLOOR) as f32;
     let keep = (-BACKGROUND_DARK_SIGMAS * sd, BACKGROUND_LIGHT_SIGMAS * sd);
     divide(lum, &block_medians(lum, block, Some((&first, keep))), block)
 }
 
+/// Least skin texture level assumed for the mask (relative contrast): on a flat, clean
+/// image the first-pass SD is ~0 and would mask the smooth shading itself.
+const BACKGROUND_SD_FLOOR: f64 = 0.01;
 /// Pixels darker than this many robust SDs of the first-pass contrast are left out of the
 /// second background pass (hairs).
 const BACKGROUND_DARK_SIGMAS: f32 = 3.0;
@@ -85,7 +88,11 @@ const BACKGROUND_MIN_KEPT: usize = 8;
 /// 3×3-median-smoothed grid of block medians; with `mask`, only pixels whose first-pass
 /// contrast lies within the given range count (falling back to all pixels of a block
 /// where fewer than 1/`BACKGROUND_MIN_KEPT` survive).
-fn block_medians(lum: &Array2<f32>, block: usize, mask: Option<(&Array2<f32>, (f32, f32))>) -> Array2<f32> {
+fn block_medians(
+    lum: &Array2<f32>,
+    block: usize,
+    mask: Option<(&Array2<f32>, (f32, f32))>,
+) -> Array2<f32> {
     let (h, w) = lum.dim();
     let gh = h.div_ceil(block);
     let gw = w.div_ceil(block);
@@ -106,7 +113,11 @@ fn block_medians(lum: &Array2<f32>, block: usize, mask: Option<(&Array2<f32>, (f
                     }
                 }
             }
-            let src = if buf.len() * BACKGROUND_MIN_KEPT >= all.len() { &mut buf } else { &mut all };
+            let src = if buf.len() * BACKGROUND_MIN_KEPT >= all.len() {
+                &mut buf
+            } else {
+                &mut all
+            };
             let mid = src.len() / 2;
             let (_, m, _) = src.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
             grid[[gy, gx]] = *m;

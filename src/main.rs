@@ -16,6 +16,7 @@ use std::io::Write;
 use trichometer::batch::{self, BatchOptions};
 use trichometer::calibration::{self, Manifest};
 use trichometer::output::{self, ReportWriter};
+use trichometer::pictures::PictureWriter;
 use trichometer::{Settings, DISCLAIMER};
 
 /// Exit status of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, the shell convention).
@@ -77,6 +78,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let calibration =
         calibration::resolve_all(&inputs, &args.inputs, args.um_per_px, manifest.as_ref())?;
     let mut writer = ReportWriter::create(&args.out, &settings)?;
+    let mut pictures = PictureWriter::create(&args.out, &settings)?;
     if !args.quiet {
         for w in &calibration.warnings {
             eprintln!("trichometer: warning: {w}");
@@ -110,22 +112,26 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         |input| {
             let previous = args.resume.then(|| output::json_path(&args.out, input));
             let scale = calibration.get(input);
-            calibration::analyze_input(
+            calibration::analyze_input_with_pictures(
                 input,
                 &settings,
                 &scale,
                 opts.max_pixels,
                 previous.as_deref(),
+                args.overlay,
             )
         },
-        |i, report| {
+        |i, (report, pics)| {
             if report.row.status != "ok" {
                 progress.suspend(|| {
                     eprintln!("trichometer: {}: {}", report.row.image, report.row.error)
                 });
             }
             if write_error.is_none() {
-                if let Err(e) = writer.add(&inputs[i], &report) {
+                if let Err(e) = writer
+                    .add(&inputs[i], &report)
+                    .and_then(|_| pictures.add(&inputs[i], &report, pics.as_ref()))
+                {
                     write_error = Some(e);
                     stop.store(true, Ordering::SeqCst);
                 }
@@ -145,6 +151,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     }
     let not_run = inputs.len() - handed;
     let summary = writer.finish(not_run)?;
+    pictures.finish(&summary)?;
     if !args.quiet {
         let thin = match summary.pooled.thin_fraction {
             Some(f) if summary.unit == "um" => format!(
@@ -173,9 +180,10 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         } else {
             ""
         };
+        let overlays = if args.overlay { ", overlays/" } else { "" };
         eprintln!(
             "Analysed {} image(s): {} ok, {} failed; {} hairs measured{mean}; {thin}{pooled_over}. \
-             Reports in {}/ (images.csv, hairs.csv{groups}, images/, summary.json).",
+             Reports in {}/ (images.csv, hairs.csv{groups}, images/, summary.json, report.html{overlays}).",
             summary.images,
             summary.images_ok,
             summary.images_failed,

@@ -389,10 +389,61 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
     if v.len() < BLUR_ESTIMATE_MIN_SAMPLES {
         return None;
     }
-    // The sharpest quarter: soft lines (furrows, out-of-focus hairs) only add blur.
+    // Start from the sharpest half as if the edges were a bar's (soft lines only add blur)...
     v.sort_by(|a, b| a.total_cmp(b));
-    Some(median(&v[..v.len().div_ceil(2)]))
+    let mut sigma = median(&v[..v.len().div_ceil(2)]);
+    // ...then divide each wide hair's edge spread by what its own shape (optical depth)
+    // spreads an edge beyond the blur, and take the median over hairs.
+    let table = crate::profile_model::table();
+    for _ in 0..BLUR_ITERATIONS {
+        let per_hair: Vec<f64> = hairs
+            .iter()
+            .filter_map(|h| {
+                let wide: Vec<&Profile> = h
+                    .profiles
+                    .iter()
+                    .filter(|p| (p.separation() / p.edge_sigma) as f64 >= BLUR_ESTIMATE_MIN_RATIO)
+                    .collect();
+                if wide.len() < BLUR_MIN_PROFILES_PER_HAIR || wide.len() * 2 < h.profiles.len() {
+                    return None;
+                }
+                let m = median(&wide.iter().map(|p| p.separation() as f64).collect::<Vec<_>>());
+                let es = median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>());
+                let contrast = median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
+                let tau = hair_depth(h, sigma, contrast);
+                Some(es / table.edge_spread(m / sigma, tau))
+            })
+            .collect();
+        if per_hair.len() < BLUR_MIN_HAIRS {
+            break;
+        }
+        sigma = median(&per_hair);
+    }
+    Some(sigma)
 }
+
+/// Optical depth τ of a hair's cross-section under blur `sigma` (px), from its profiles'
+/// fill ratios, edge separation and (for dark hairs) contrast.
+pub fn hair_depth(raw: &RawHair, sigma: f64, contrast: f64) -> f64 {
+    let margin = (crate::profile_model::AREA_MARGIN_SIGMAS * sigma) as f32;
+    let fills: Vec<f64> = raw
+        .profiles
+        .iter()
+        .zip(&raw.samples)
+        .map(|(p, q)| fill_ratio(q, raw.half, SAMPLE_STEP_PX, p.left, p.right, margin))
+        .collect();
+    let sep: Vec<f64> = raw.profiles.iter().map(|p| p.separation() as f64).collect();
+    let fill_se = robust_sd(&fills) / (fills.len() as f64).sqrt();
+    // The amplitude bound (a hair absorbs at most all light) holds for dark hairs only.
+    let peak_bound = if raw.trace.polarity > 0 { contrast } else { 0.0 };
+    crate::profile_model::table().depth(median(&sep) / sigma, median(&fills), fill_se, peak_bound)
+}
+
+/// Rounds of the model-based blur refinement (converges in two or three).
+const BLUR_ITERATIONS: usize = 3;
+/// Wide profiles a hair needs to inform the blur estimate, and hairs needed.
+const BLUR_MIN_PROFILES_PER_HAIR: usize = 8;
+const BLUR_MIN_HAIRS: usize = 1;
 
 /// Table of edge separation (in σ units) of a Gaussian-blurred bar, indexed by bar width
 /// in σ units at `TABLE_STEP` spacing.
@@ -491,7 +542,12 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
     if contrast < MIN_HAIR_CONTRAST {
         return Err(Rejection::LowContrast);
     }
-    let level = median(&raw.profiles.iter().map(|p| p.level as f64).collect::<Vec<_>>());
+    let level = median(
+        &raw.profiles
+            .iter()
+            .map(|p| p.level as f64)
+            .collect::<Vec<_>>(),
+    );
     if level < MIN_LEVEL_SHARE * contrast {
         return Err(Rejection::BetweenHairs);
     }
@@ -503,31 +559,14 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
     // The hair's cross-section shape (optical depth), then each local width from the
     // edge separation under that shape and the blur.
     let table = crate::profile_model::table();
-    let fills: Vec<f64> = raw
-        .profiles
-        .iter()
-        .zip(&raw.samples)
-        .map(|(p, q)| {
-            let margin = (crate::profile_model::AREA_MARGIN_SIGMAS * sigma) as f32;
-            fill_ratio(q, raw.half, SAMPLE_STEP_PX, p.left, p.right, margin)
-        })
-        .collect();
-    let fill_se = robust_sd(&fills) / (n as f64).sqrt();
-    // The amplitude bound (a hair absorbs at most all light) holds for dark hairs only.
-    let peak_bound = if raw.trace.polarity > 0 {
-        contrast
-    } else {
-        0.0
-    };
-    let tau = table.depth(m / sigma, median(&fills), fill_se, peak_bound);
+    let tau = hair_depth(raw, sigma, contrast);
     let widths: Vec<f64> = sep
         .iter()
         .map(|&s| sigma * table.width(s / sigma, tau))
         .collect();
     if std::env::var_os("TRICHOMETER_DEBUG").is_some() {
         eprintln!(
-            "finish: m {m:.3} sigma {sigma:.3} fill {:.4} se {fill_se:.4} peak {contrast:.3} -> tau {tau:.3}, width {:.3}",
-            median(&fills),
+            "finish: m {m:.3} sigma {sigma:.3} peak {contrast:.3} -> tau {tau:.3}, width {:.3}",
             median(&widths)
         );
     }

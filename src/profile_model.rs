@@ -82,6 +82,8 @@ pub struct ShapeTable {
     pub fill: Vec<Vec<f64>>,
     /// Per τ: blurred peak of a unit-amplitude profile per width.
     pub peak: Vec<Vec<f64>>,
+    /// Per τ: edge spread (σ units, as [`crate::measure::edges`] reports it) per width.
+    pub edge: Vec<Vec<f64>>,
 }
 
 /// Optical depth assumed for narrow hairs when their contrast allows it: thin hairs are
@@ -113,6 +115,11 @@ pub fn model_features(w: f64, tau: f64) -> Option<(f64, f64)> {
 
 /// [`model_features`] plus the blurred peak of the unit-amplitude profile.
 pub fn model_features_peak(w: f64, tau: f64) -> Option<(f64, f64, f64)> {
+    model_measure(w, tau).map(|(m, f, p, _)| (m, f, p))
+}
+
+/// Edge separation, fill ratio, peak and edge spread of a noise-free model profile.
+pub fn model_measure(w: f64, tau: f64) -> Option<(f64, f64, f64, f64)> {
     let step = SAMPLE_STEP_PX;
     let half = (0.5 * w + 8.0) as f32;
     let n = (2.0 * half / step).round() as usize + 1;
@@ -121,9 +128,9 @@ pub fn model_features_peak(w: f64, tau: f64) -> Option<(f64, f64, f64)> {
         .into_iter()
         .map(|v| v as f32)
         .collect();
-    let (l, r, peak, _) = edges_with_step(&q, half, step, (0.5 * w + 2.0) as f32, 1e-9)?;
+    let (l, r, peak, es) = edges_with_step(&q, half, step, (0.5 * w + 2.0) as f32, 1e-9)?;
     let fill = fill_ratio(&q, half, step, l, r, AREA_MARGIN_SIGMAS as f32);
-    Some(((r - l) as f64, fill, peak as f64))
+    Some(((r - l) as f64, fill, peak as f64, es as f64))
 }
 
 /// The table, computed once per process (about a thousand model profiles).
@@ -134,12 +141,15 @@ pub fn table() -> &'static ShapeTable {
         let mut separation = Vec::new();
         let mut fill = Vec::new();
         let mut peak = Vec::new();
+        let mut edge = Vec::new();
         for &tau in &TAUS {
+            let mut erow = Vec::with_capacity(widths.len());
             let mut srow = Vec::with_capacity(widths.len());
             let mut frow = Vec::with_capacity(widths.len());
             let mut prow = Vec::with_capacity(widths.len());
             for &w in &widths {
-                let (m, f, p) = model_features_peak(w, tau).unwrap_or((2.0, 0.8, 0.0));
+                let (m, f, p, e) = model_measure(w, tau).unwrap_or((2.0, 0.8, 0.0, 1.0));
+                erow.push(e);
                 let prev = srow.last().copied().unwrap_or(0.0);
                 srow.push(f64::max(m, prev + 1e-9));
                 frow.push(f);
@@ -148,12 +158,14 @@ pub fn table() -> &'static ShapeTable {
             separation.push(srow);
             fill.push(frow);
             peak.push(prow);
+            edge.push(erow);
         }
         ShapeTable {
             widths,
             separation,
             fill,
             peak,
+            edge,
         }
     })
 }
@@ -181,6 +193,15 @@ impl ShapeTable {
             return self.widths[last] + (m - row[last]);
         }
         interp(row, &self.widths, m)
+    }
+
+    /// Edge spread (σ units) of the model with edge separation `m` (σ units) and depth
+    /// `tau`: 1 for a wide bar, more for translucent shafts.
+    pub fn edge_spread(&self, m: f64, tau: f64) -> f64 {
+        let (j, t) = self.row_of(tau.clamp(TAUS[0], TAUS[TAUS.len() - 1]).ln());
+        let a = interp(&self.widths, &self.edge[j - 1], self.width_in_row(j - 1, m));
+        let b = interp(&self.widths, &self.edge[j], self.width_in_row(j, m));
+        (1.0 - t) * a + t * b
     }
 
     /// Width (σ units) for edge separation `m` (σ units) and depth `tau`.

@@ -176,7 +176,7 @@ fn mixed_folder_reports_every_image_and_exits_1() {
     written.sort();
     assert_eq!(
         written,
-        ["hairs.csv", "images", "images.csv", "summary.json"]
+        ["hairs.csv", "histograms", "images", "images.csv", "report.html", "summary.json"]
     );
 }
 

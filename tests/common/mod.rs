@@ -6,7 +6,9 @@ use ndarray::Array2;
 use trichometer::enhance::gaussian_blur;
 
 /// A straight hair for [`render`]: a line through `centre` at `angle_deg`, `width_px` wide,
-/// `length_px` long; `transmission` < 1 is darker than skin, > 1 lighter.
+/// `length_px` long; `transmission` (at the centre line) < 1 is darker than skin, > 1
+/// lighter. The cross-section is that of light absorbed through a cylinder of centre
+/// optical depth `HAIR_DEPTH`: 1 − (1 − t)·(1 − e^(−τ√(1−x²)))/(1 − e^(−τ)).
 #[derive(Clone, Copy, Debug)]
 pub struct Bar {
     pub centre: [f64; 2],
@@ -21,28 +23,28 @@ pub struct Bar {
 /// encoded as 8-bit sRGB.
 pub fn render(w: usize, h: usize, bars: &[Bar], skin: f32, blur: f32, noise: f32) -> RgbImage {
     const SS: usize = 4;
+    const HAIR_DEPTH: f64 = 2.0;
+    let norm = 1.0 - (-HAIR_DEPTH).exp();
     let mut lin = Array2::<f32>::from_elem((h, w), skin);
     for b in bars {
         let (s, c) = b.angle_deg.to_radians().sin_cos();
         for y in 0..h {
             for x in 0..w {
-                let mut cover = 0.0;
+                let mut gain = 0.0;
                 for j in 0..SS {
                     for i in 0..SS {
                         let px = x as f64 - 0.5 + (i as f64 + 0.5) / SS as f64 - b.centre[0];
                         let py = y as f64 - 0.5 + (j as f64 + 0.5) / SS as f64 - b.centre[1];
                         let along = px * c + py * s;
-                        let across = -px * s + py * c;
-                        if across.abs() <= b.width_px / 2.0 && along.abs() <= b.length_px / 2.0 {
-                            cover += 1.0;
+                        let u = 2.0 * (-px * s + py * c) / b.width_px;
+                        if u.abs() <= 1.0 && along.abs() <= b.length_px / 2.0 {
+                            let shape = (1.0 - (-HAIR_DEPTH * (1.0 - u * u).sqrt()).exp()) / norm;
+                            gain += (b.transmission - 1.0) * shape;
                         }
                     }
                 }
-                let f = cover / (SS * SS) as f64;
-                if f > 0.0 {
-                    let v = lin[[y, x]] as f64;
-                    lin[[y, x]] = (v * (1.0 - f) + v * b.transmission * f) as f32;
-                }
+                let v = lin[[y, x]] as f64;
+                lin[[y, x]] = (v * (1.0 + gain / (SS * SS) as f64)) as f32;
             }
         }
     }
