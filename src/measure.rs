@@ -407,9 +407,15 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
                 if wide.len() < BLUR_MIN_PROFILES_PER_HAIR || wide.len() * 2 < h.profiles.len() {
                     return None;
                 }
-                let m = median(&wide.iter().map(|p| p.separation() as f64).collect::<Vec<_>>());
+                let m = median(
+                    &wide
+                        .iter()
+                        .map(|p| p.separation() as f64)
+                        .collect::<Vec<_>>(),
+                );
                 let es = median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>());
-                let contrast = median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
+                let contrast =
+                    median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
                 let tau = hair_depth(h, sigma, contrast);
                 Some(es / table.edge_spread(m / sigma, tau))
             })
@@ -435,7 +441,11 @@ pub fn hair_depth(raw: &RawHair, sigma: f64, contrast: f64) -> f64 {
     let sep: Vec<f64> = raw.profiles.iter().map(|p| p.separation() as f64).collect();
     let fill_se = robust_sd(&fills) / (fills.len() as f64).sqrt();
     // The amplitude bound (a hair absorbs at most all light) holds for dark hairs only.
-    let peak_bound = if raw.trace.polarity > 0 { contrast } else { 0.0 };
+    let peak_bound = if raw.trace.polarity > 0 {
+        contrast
+    } else {
+        0.0
+    };
     crate::profile_model::table().depth(median(&sep) / sigma, median(&fills), fill_se, peak_bound)
 }
 
@@ -548,7 +558,9 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
             .map(|p| p.level as f64)
             .collect::<Vec<_>>(),
     );
-    if level < MIN_LEVEL_SHARE * contrast {
+    // Only light lines: skin between dark hairs is common, and the skin level under a
+    // faint dark hair is too uncertain (mottling) to judge it by.
+    if raw.trace.polarity < 0 && level < MIN_LEVEL_SHARE * contrast {
         return Err(Rejection::BetweenHairs);
     }
     let m = median(&sep);

@@ -11,9 +11,9 @@ use ndarray::Array2;
 use crate::enhance::RidgeMap;
 
 /// Response-to-noise ratio a chain needs somewhere to be a hair (hysteresis high).
-pub const SNR_HIGH: f32 = 4.0;
+pub const SNR_HIGH: f32 = 3.0;
 /// Response-to-noise ratio along which a chain may extend (hysteresis low).
-pub const SNR_LOW: f32 = 2.0;
+pub const SNR_LOW: f32 = 1.5;
 /// Smallest scale-normalised response (≈ 0.48 × contrast) for a hair: 2% contrast.
 pub const STRENGTH_MIN: f32 = 0.01;
 /// A pixel is on the centreline when the sub-pixel centre lies within this many px of
@@ -29,6 +29,10 @@ const JOIN_MAX_ANGLE_DEG: f32 = 35.0;
 /// chain, plus `JOIN_GAP_BASE_PX`: a crossing hair interrupts the ridge over its width.
 const JOIN_GAP_SIGMAS: f32 = 4.0;
 const JOIN_GAP_BASE_PX: f32 = 6.0;
+/// Longest gap (px) bridged between pieces lying in line (angle and lateral offset below).
+const JOIN_FAR_GAP_PX: f32 = 40.0;
+const JOIN_FAR_MAX_ANGLE_DEG: f32 = 15.0;
+const JOIN_FAR_LATERAL_PX: f32 = 2.0;
 /// Largest ratio of detection scales between chains joined as one hair.
 const JOIN_MAX_SCALE_RATIO: f32 = 2.6;
 
@@ -364,11 +368,20 @@ fn join(pieces: Vec<Trace>) -> Vec<Trace> {
                     }
                     let v = [b.pos[0] - a.pos[0], b.pos[1] - a.pos[1]];
                     let dist = (v[0] * v[0] + v[1] * v[1]).sqrt();
-                    let gap = JOIN_GAP_SIGMAS * ta.sigma.max(tb.sigma) + JOIN_GAP_BASE_PX;
-                    if dist > gap {
+                    let near = JOIN_GAP_SIGMAS * ta.sigma.max(tb.sigma) + JOIN_GAP_BASE_PX;
+                    let continuation = angle_deg(a.dir, [-b.dir[0], -b.dir[1]]);
+                    // Beyond the near gap, only pieces in line with each other are joined:
+                    // a faint hair's ridge breaks up where the skin texture masks it.
+                    let far = dist > near;
+                    let lateral = (v[0] * a.dir[1] - v[1] * a.dir[0]).abs();
+                    if far
+                        && (dist > JOIN_FAR_GAP_PX
+                            || continuation > JOIN_FAR_MAX_ANGLE_DEG
+                            || lateral > JOIN_FAR_LATERAL_PX + ta.sigma.max(tb.sigma))
+                    {
                         continue;
                     }
-                    let continuation = angle_deg(a.dir, [-b.dir[0], -b.dir[1]]);
+                    let gap = if far { JOIN_FAR_GAP_PX } else { near };
                     if continuation > JOIN_MAX_ANGLE_DEG {
                         continue;
                     }
@@ -474,6 +487,17 @@ pub fn trace(m: &RidgeMap) -> Vec<Trace> {
         );
     }
     thin(&mut keep);
+    if let Some(path) = std::env::var_os("TRICHOMETER_DEBUG_MASK") {
+        let (h, w) = keep.dim();
+        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let (x, y) = (x as usize, y as usize);
+            let v = if keep[[y, x]] { 255 } else { 0 };
+            let c = if mask[[y, x]] { 90 } else { 0 };
+            let p = if m.polarity[[y, x]] > 0 { 1 } else { 0 };
+            image::Rgb([v, c + v * p, (m.snr[[y, x]] * 8.0).min(255.0) as u8])
+        });
+        let _ = img.save(path);
+    }
     let pieces: Vec<Trace> = chains(&keep)
         .into_iter()
         .filter(|c| c.len() >= MIN_CHAIN_PX)

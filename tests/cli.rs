@@ -176,7 +176,14 @@ fn mixed_folder_reports_every_image_and_exits_1() {
     written.sort();
     assert_eq!(
         written,
-        ["hairs.csv", "histograms", "images", "images.csv", "report.html", "summary.json"]
+        [
+            "hairs.csv",
+            "histograms",
+            "images",
+            "images.csv",
+            "report.html",
+            "summary.json"
+        ]
     );
 }
 
