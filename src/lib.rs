@@ -80,6 +80,7 @@ pub fn analyze_luminance(
                 max_w,
             )
         })
+        .flat_map(measure::split_at_gaps)
         .collect();
     if std::env::var_os("TRICHOMETER_DEBUG").is_some() {
         for r in &raws {

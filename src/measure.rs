@@ -53,6 +53,8 @@ const BLUR_ESTIMATE_MIN_SAMPLES: usize = 20;
 pub struct Profile {
     /// Point on the centreline where it was taken (px).
     pub at: [f32; 2],
+    /// Index of `at` in the hair's resampled path (1 px steps).
+    pub index: usize,
     /// Unit normal.
     pub normal: [f32; 2],
     /// Edge positions along the normal (px, relative to `at`).
@@ -355,6 +357,7 @@ pub fn profile_trace(
                 let level = sign * buf[centre.min(m - 1)];
                 profiles.push(Profile {
                     at,
+                    index: i,
                     normal: n,
                     left,
                     right,
@@ -376,6 +379,46 @@ pub fn profile_trace(
         half,
     }
 }
+
+/// Splits a measured trace where no profile could be measured over more than
+/// `MAX_UNMEASURED_GAP_PX`: a wrong join, a stretch hidden under another hair or leaving
+/// the frame. Each piece keeps its own path and profiles (attempted counts pro rata).
+pub fn split_at_gaps(raw: RawHair) -> Vec<RawHair> {
+    let mut cuts = vec![0usize];
+    for (k, w) in raw.profiles.windows(2).enumerate() {
+        if w[1].index - w[0].index > MAX_UNMEASURED_GAP_PX {
+            cuts.push(k + 1);
+        }
+    }
+    if cuts.len() == 1 {
+        return vec![raw];
+    }
+    cuts.push(raw.profiles.len());
+    let spacing = PROFILE_SPACING_PX as usize;
+    cuts.windows(2)
+        .map(|c| {
+            let profiles = raw.profiles[c[0]..c[1]].to_vec();
+            let samples = raw.samples[c[0]..c[1]].to_vec();
+            let lo = profiles[0].index.saturating_sub(spacing / 2);
+            let hi = (profiles[profiles.len() - 1].index + spacing / 2).min(raw.path.len() - 1);
+            let profiles = profiles.into_iter().map(|mut p| {
+                p.index -= lo;
+                p
+            });
+            RawHair {
+                trace: raw.trace.clone(),
+                path: raw.path[lo..=hi].to_vec(),
+                profiles: profiles.collect(),
+                attempted: (hi - lo) / spacing + 1,
+                samples,
+                half: raw.half,
+            }
+        })
+        .collect()
+}
+
+/// Longest stretch (px along the hair) without a measurable profile inside one hair.
+const MAX_UNMEASURED_GAP_PX: usize = 12;
 
 /// Estimates the image's total blur σ (px) from the edges of wide, bar-like profiles.
 /// Returns `None` when there are too few.
