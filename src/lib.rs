@@ -20,6 +20,7 @@ pub mod report;
 pub mod batch;
 pub mod groups;
 pub mod output;
+pub mod merge;
 pub mod settings;
 pub mod stats;
 pub mod truth;
