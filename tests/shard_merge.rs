@@ -62,8 +62,11 @@ fn analyze(data: &Path, root: &Path, out: &Path, extra: &[&str]) {
         .arg(root.join("manifest.csv"))
         .arg("--out")
         .arg(out)
-        .args(["--jobs", "2", "--quiet"])
+        .arg("--quiet")
         .args(extra);
+    if !extra.contains(&"--jobs") {
+        cmd.args(["--jobs", "2"]);
+    }
     // One image is damaged: exit 1 (in the whole run and in its shard), 0 otherwise.
     let code = cmd.output().unwrap().status.code().unwrap();
     assert!(code == 0 || code == 1, "analyze exited {code}");
@@ -102,7 +105,7 @@ fn shards_merge_into_the_single_run_byte_for_byte() {
     let a = files(&whole);
     let b = files(&merged);
     assert!(a.contains_key("groups.csv"), "test must cover groups.csv");
-    assert!(a.contains_key("images/s2/broken.png.json"));
+    assert!(a.keys().any(|k| k.ends_with("s2/broken.png.json")));
     assert_eq!(
         a.keys().collect::<Vec<_>>(),
         b.keys().collect::<Vec<_>>(),
