@@ -152,9 +152,10 @@ fn main() {
             b.mp / a.mp
         );
     }
-    if let (Some(a), Some(b)) = (dense.first(), dense.last()) {
+    let drawn = |n: usize| dense.iter().find(|r| r.label.ends_with(&format!(" {n} hairs")));
+    if let (Some(a), Some(b)) = (drawn(50), drawn(200)) {
         println!(
-            "- hairs: {} -> {} found ({:.1}x) on the same pixels: trace {:.1}x, measure {:.1}x, whole {:.1}x \
+            "- hairs (50 -> 200 drawn): {} -> {} found ({:.1}x) on the same pixels: trace {:.1}x, measure {:.1}x, whole {:.1}x \
              (quadratic in hairs would be {:.0}x for trace+measure)",
             a.hairs,
             b.hairs,

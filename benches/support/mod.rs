@@ -69,7 +69,7 @@ impl Rng {
     }
 }
 
-/// `hairs` straight dark hairs (3–14 px wide, 150–600 px long, any direction, crossing
+/// `hairs` straight dark hairs (2–8 px wide, 100–300 px long, any direction, crossing
 /// freely) on even skin, blurred (σ 1 px) with mild noise: the dense-hair case.
 pub fn dense(width: u32, height: u32, hairs: usize) -> Case {
     let (w, h) = (width as usize, height as usize);
@@ -78,8 +78,8 @@ pub fn dense(width: u32, height: u32, hairs: usize) -> Case {
     for _ in 0..hairs {
         let (cx, cy) = (rng.range(0.0, w as f64), rng.range(0.0, h as f64));
         let angle = rng.range(0.0, std::f64::consts::PI);
-        let half_w = rng.range(1.5, 7.0);
-        let half_l = rng.range(75.0, 300.0);
+        let half_w = rng.range(1.0, 4.0);
+        let half_l = rng.range(50.0, 150.0);
         let transmission = rng.range(0.2, 0.5) as f32;
         let (s, c) = angle.sin_cos();
         let ext = half_l * c.abs() + half_w * s.abs() + 2.0;
