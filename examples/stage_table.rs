@@ -104,7 +104,10 @@ fn main() {
             r.whole / r.decode
         );
     }
-    for r in rows.iter().filter(|r| r.label.contains("1920x1080") || r.label.contains("200 hairs")) {
+    for r in rows
+        .iter()
+        .filter(|r| r.label.contains("1920x1080") || r.label.contains("200 hairs"))
+    {
         println!("\nShares of the whole analysis, {}:\n", r.label);
         println!("| stage | ms per image | ms per MP | share of whole |");
         println!("|---|---|---|---|");
@@ -139,8 +142,14 @@ fn main() {
             r.whole / r.decode
         );
     }
-    let real: Vec<&Row> = rows.iter().filter(|r| r.label.starts_with("realistic")).collect();
-    let dense: Vec<&Row> = rows.iter().filter(|r| r.label.starts_with("dense")).collect();
+    let real: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.label.starts_with("realistic"))
+        .collect();
+    let dense: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.label.starts_with("dense"))
+        .collect();
     println!("\nScaling:");
     if let (Some(a), Some(b)) = (real.first(), real.last()) {
         println!(
@@ -152,7 +161,11 @@ fn main() {
             b.mp / a.mp
         );
     }
-    let drawn = |n: usize| dense.iter().find(|r| r.label.ends_with(&format!(" {n} hairs")));
+    let drawn = |n: usize| {
+        dense
+            .iter()
+            .find(|r| r.label.ends_with(&format!(" {n} hairs")))
+    };
     if let (Some(a), Some(b)) = (drawn(50), drawn(200)) {
         println!(
             "- hairs (50 -> 200 drawn): {} -> {} found ({:.1}x) on the same pixels: trace {:.1}x, measure {:.1}x, whole {:.1}x \

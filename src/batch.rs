@@ -125,8 +125,14 @@ impl Shard {
         let (k, n) = s
             .split_once('/')
             .ok_or_else(|| format!("`{s}`: expected K/N, e.g. 2/4"))?;
-        let k: usize = k.trim().parse().map_err(|_| format!("`{s}`: K is not a number"))?;
-        let n: usize = n.trim().parse().map_err(|_| format!("`{s}`: N is not a number"))?;
+        let k: usize = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: K is not a number"))?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: N is not a number"))?;
         if n == 0 || k == 0 || k > n {
             return Err(format!("`{s}`: need 1 <= K <= N"));
         }

@@ -258,7 +258,8 @@ fn synth(args: SynthArgs) -> Result<ExitCode> {
     manifest.write_record(["image", "um_per_px"])?;
     for p in &paths {
         let truth_path = p.with_extension("truth.json");
-        let t: trichometer::truth::TruthImage = serde_json::from_slice(&std::fs::read(&truth_path)?)?;
+        let t: trichometer::truth::TruthImage =
+            serde_json::from_slice(&std::fs::read(&truth_path)?)?;
         manifest.write_record([t.image.clone(), t.um_per_px.to_string()])?;
     }
     output::write_atomic(&args.out.join("manifest.csv"), &manifest.into_inner()?)?;

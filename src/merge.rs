@@ -185,7 +185,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<BatchSummary> {
         let mut found = 0usize;
         for rel in report_files(d)? {
             let path = d.join("images").join(format!("{rel}.json"));
-            let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes =
+                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let name = serde_json::from_slice::<NameOnly>(&bytes)
                 .with_context(|| format!("{} is not an image report", path.display()))?
                 .image;
@@ -206,7 +207,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<BatchSummary> {
                      merge folders of disjoint inputs"
                 );
             }
-            by_name.insert(name, Entry { folder, report_rel: rel });
+            by_name.insert(
+                name,
+                Entry {
+                    folder,
+                    report_rel: rel,
+                },
+            );
         }
         if found != rows.len() || summaries[folder].images != rows.len() {
             bail!(

@@ -112,7 +112,10 @@ fn shards_merge_into_the_single_run_byte_for_byte() {
         "same files"
     );
     for (name, bytes) in &a {
-        assert!(bytes == &b[name], "{name} differs between the whole run and the merge");
+        assert!(
+            bytes == &b[name],
+            "{name} differs between the whole run and the merge"
+        );
     }
 
     // A second whole run is byte-identical too: no timestamps in the reports.
@@ -169,7 +172,10 @@ fn merge_refuses_overlap_missing_shards_and_mixed_settings() {
     assert!(err.contains("different settings"), "{err}");
     let (code, err) = merge(&["p1", "whole"]);
     assert_eq!(code, 2);
-    assert!(err.contains("overlap") || err.contains("whole run"), "{err}");
+    assert!(
+        err.contains("overlap") || err.contains("whole run"),
+        "{err}"
+    );
     assert!(!root.join("m/summary.json").exists());
     let (code, _) = merge(&["p2", "p1"]);
     assert_eq!(code, 0);
