@@ -112,6 +112,59 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
         .collect()
 }
 
+/// One part of a batch split over several machines: `index` of `count`, 1-based
+/// (`--shard 2/4` is index 2 of 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `K/N` with 1 ≤ K ≤ N.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: expected K/N, e.g. 2/4"))?;
+        let k: usize = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: K is not a number"))?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: N is not a number"))?;
+        if n == 0 || k == 0 || k > n {
+            return Err(format!("`{s}`: need 1 <= K <= N"));
+        }
+        Ok(Shard { index: k, count: n })
+    }
+
+    /// Whether the input at position `i` of the sorted input list belongs to this shard.
+    pub fn contains(&self, i: usize) -> bool {
+        i % self.count == self.index - 1
+    }
+
+    /// The inputs of this shard: of the list in discovery order (sorted by name), those at
+    /// positions `i` with `i % N == K - 1`. The shards of one list are disjoint, cover it,
+    /// and differ in size by at most one image; each keeps the report path it has in the
+    /// whole list, so shard report folders merge into exactly the single-run folder.
+    pub fn select(&self, inputs: Vec<Input>) -> Vec<Input> {
+        inputs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| self.contains(*i))
+            .map(|(_, x)| x)
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 /// A relative path that cannot leave the folder it is joined to: root and prefix dropped,
 /// `.` skipped, `..` turned into `__`.
 pub fn safe_relative(p: &Path) -> String {
@@ -360,6 +413,32 @@ mod tests {
         assert_eq!(safe_relative(Path::new("../x/./b.jpg")), "__/x/b.jpg");
         assert_eq!(safe_relative(Path::new("..")), "__");
         assert_eq!(safe_relative(Path::new("/")), "image");
+    }
+
+    #[test]
+    fn shards_partition_the_inputs() {
+        assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
+        assert!(Shard::parse("0/4").is_err());
+        assert!(Shard::parse("5/4").is_err());
+        assert!(Shard::parse("1").is_err());
+        assert!(Shard::parse("a/b").is_err());
+        let inputs: Vec<Input> = (0..10)
+            .map(|i| Input {
+                path: PathBuf::from(format!("{i}")),
+                name: format!("{i:02}"),
+                report_rel: String::new(),
+                problem: None,
+            })
+            .collect();
+        let mut all: Vec<String> = Vec::new();
+        for k in 1..=3 {
+            let part = Shard { index: k, count: 3 }.select(inputs.clone());
+            assert!((3..=4).contains(&part.len()));
+            all.extend(part.into_iter().map(|x| x.name));
+        }
+        all.sort();
+        let names: Vec<String> = inputs.into_iter().map(|x| x.name).collect();
+        assert_eq!(all, names);
     }
 
     #[test]

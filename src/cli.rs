@@ -24,6 +24,10 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Render synthetic trichoscopy phantoms with exact ground truth (*.truth.json).
     Synth(SynthArgs),
+    /// Combine the report folders of `analyze --shard K/N` runs into one, identical to a
+    /// single run on all the inputs.
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge(MergeArgs),
     /// Score a report folder against ground truth (phantom truth folder or manual CSV).
     Validate(ValidateArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
@@ -88,6 +92,30 @@ pub struct AnalyzeArgs {
     /// Shortest centreline reported as a hair (px).
     #[arg(long, default_value_t = trichometer::settings::DEFAULT_MIN_LENGTH_PX, value_name = "PX")]
     pub min_length_px: f64,
+    /// Analyse only part K of N (1-based) of the inputs: of the inputs sorted by path, those
+    /// at positions i with i % N == K-1. Combine the N report folders with `merge`.
+    #[arg(long, value_name = "K/N", value_parser = trichometer::batch::Shard::parse)]
+    pub shard: Option<trichometer::batch::Shard>,
+}
+
+pub const MERGE_EXAMPLES: &str = "Examples:
+  for k in 1 2 3; do trichometer analyze scans --um-per-px 4 --shard $k/3 --out part$k; done
+  trichometer merge --out report part1 part2 part3
+
+Refused (exit 2): folders with different settings or tool versions, an image in two
+folders, an interrupted shard, or a split with a shard missing or given twice.";
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Report folders written by `analyze` (usually with --shard K/N, all N of them).
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    pub shards: Vec<PathBuf>,
+    /// Output folder for the merged reports (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,6 +22,7 @@ pub mod report;
 pub mod batch;
 pub mod groups;
 pub mod output;
+pub mod merge;
 pub mod overlay;
 pub mod pictures;
 pub mod plots;

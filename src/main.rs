@@ -11,7 +11,7 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use cli::{AnalyzeArgs, Cli, Command, OutputFormat, SynthArgs, ValidateArgs};
+use cli::{AnalyzeArgs, Cli, Command, MergeArgs, OutputFormat, SynthArgs, ValidateArgs};
 use std::io::Write;
 use trichometer::batch::{self, BatchOptions};
 use trichometer::calibration::{self, Manifest};
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Validate(args) => validate(args),
+        Command::Merge(args) => merge(args),
         Command::Synth(args) => synth(args),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -79,6 +80,19 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         calibration::resolve_all(&inputs, &args.inputs, args.um_per_px, manifest.as_ref())?;
     let mut writer = ReportWriter::create(&args.out, &settings)?;
     let mut pictures = PictureWriter::create(&args.out, &settings)?;
+    // Split after discovery and calibration, so report paths and scales are those of the
+    // whole input list.
+    let inputs = match args.shard {
+        Some(shard) => {
+            writer.set_shard(output::ShardInfo {
+                index: shard.index,
+                count: shard.count,
+                inputs_total: inputs.len(),
+            });
+            shard.select(inputs)
+        }
+        None => inputs,
+    };
     if !args.quiet {
         for w in &calibration.warnings {
             eprintln!("trichometer: warning: {w}");
@@ -153,44 +167,12 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let summary = writer.finish(not_run)?;
     pictures.finish(&summary)?;
     if !args.quiet {
-        let thin = match summary.pooled.thin_fraction {
-            Some(f) if summary.unit == "um" => format!(
-                "pooled thin fraction {:.1}% (< {} µm)",
-                100.0 * f,
-                settings.thin_um
-            ),
-            _ => "no thin fraction (no scale)".to_string(),
-        };
-        let unit = &summary.unit;
-        let mean = summary
-            .pooled
-            .mean
-            .map(|m| format!(", mean width {m:.2} {unit}"))
-            .unwrap_or_default();
-        let pooled_over = if summary.unit == "um" && summary.images_without_scale > 0 {
-            format!(
-                " (pooled over the {} image(s) with a scale; {} without are in px only)",
-                summary.pooled_images, summary.images_without_scale
-            )
+        let pictures = if args.overlay {
+            ", report.html, overlays/"
         } else {
-            String::new()
+            ", report.html"
         };
-        let groups = if summary.groups.is_some() {
-            ", groups.csv"
-        } else {
-            ""
-        };
-        let overlays = if args.overlay { ", overlays/" } else { "" };
-        eprintln!(
-            "Analysed {} image(s): {} ok, {} failed; {} hairs measured{mean}; {thin}{pooled_over}. \
-             Reports in {}/ (images.csv, hairs.csv{groups}, images/, summary.json, report.html{overlays}).",
-            summary.images,
-            summary.images_ok,
-            summary.images_failed,
-            summary.hairs,
-            args.out.display()
-        );
-        eprintln!("{DISCLAIMER}");
+        print_summary(&summary, &settings, &args.out, pictures);
     }
     if not_run > 0 {
         eprintln!(
@@ -198,6 +180,66 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
              finished (run again with --resume to complete)"
         );
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    Ok(if summary.images_failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The closing lines of `analyze` and `merge` on stderr: counts, pooled figures, where the
+/// reports are, and the disclaimer.
+/// The end-of-run paragraph on stderr; `pictures` lists the picture files written.
+fn print_summary(
+    summary: &output::BatchSummary,
+    settings: &Settings,
+    out: &std::path::Path,
+    pictures: &str,
+) {
+    let thin = match summary.pooled.thin_fraction {
+        Some(f) if summary.unit == "um" => format!(
+            "pooled thin fraction {:.1}% (< {} µm)",
+            100.0 * f,
+            settings.thin_um
+        ),
+        _ => "no thin fraction (no scale)".to_string(),
+    };
+    let unit = &summary.unit;
+    let mean = summary
+        .pooled
+        .mean
+        .map(|m| format!(", mean width {m:.2} {unit}"))
+        .unwrap_or_default();
+    let pooled_over = if summary.unit == "um" && summary.images_without_scale > 0 {
+        format!(
+            " (pooled over the {} image(s) with a scale; {} without are in px only)",
+            summary.pooled_images, summary.images_without_scale
+        )
+    } else {
+        String::new()
+    };
+    let groups = if summary.groups.is_some() {
+        ", groups.csv"
+    } else {
+        ""
+    };
+    eprintln!(
+        "Analysed {} image(s): {} ok, {} failed; {} hairs measured{mean}; {thin}{pooled_over}. \
+         Reports in {}/ (images.csv, hairs.csv{groups}, images/, summary.json{pictures}).",
+        summary.images,
+        summary.images_ok,
+        summary.images_failed,
+        summary.hairs,
+        out.display()
+    );
+    eprintln!("{DISCLAIMER}");
+}
+
+fn merge(args: MergeArgs) -> Result<ExitCode> {
+    let summary = trichometer::merge::merge(&args.shards, &args.out)?;
+    if !args.quiet {
+        print_summary(&summary, &summary.settings, &args.out, "");
     }
     Ok(if summary.images_failed > 0 {
         ExitCode::from(1)

@@ -54,6 +54,21 @@ pub struct BatchSummary {
     /// Figures per subject and region (present when the manifest tags images).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<GroupsSummary>,
+    /// Present when this folder is one shard of a split batch (`analyze --shard K/N`);
+    /// absent from a whole run and from a merged folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// Which part of a split batch a report folder holds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// K of `--shard K/N` (1-based).
+    pub index: usize,
+    /// N of `--shard K/N`.
+    pub count: usize,
+    /// Images in the whole input list, before it was split.
+    pub inputs_total: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -107,6 +122,7 @@ pub struct ReportWriter {
     ok: usize,
     failed: Vec<FailedImage>,
     hair_count: usize,
+    shard: Option<ShardInfo>,
 }
 
 impl ReportWriter {
@@ -134,11 +150,17 @@ impl ReportWriter {
             ok: 0,
             failed: Vec::new(),
             hair_count: 0,
+            shard: None,
         };
         // Headers even when no image follows.
         w.images.write_record(csv_header::<ImageRow>())?;
         w.hairs.write_record(csv_header::<HairRow>())?;
         Ok(w)
+    }
+
+    /// Marks the folder as one shard of a split batch (recorded in `summary.json`).
+    pub fn set_shard(&mut self, shard: ShardInfo) {
+        self.shard = Some(shard);
     }
 
     /// Path of an input's JSON report.
@@ -223,6 +245,7 @@ impl ReportWriter {
             images_without_scale: self.ok - self.ok_scaled,
             scale_sources: self.scale_sources,
             groups: (!self.groups.is_empty()).then(|| self.groups.summary()),
+            shard: self.shard,
         };
         if let Some(g) = &summary.groups {
             Groups::write_csv(&g.rows, &self.out.join("groups.csv"))?;
