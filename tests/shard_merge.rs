@@ -8,13 +8,23 @@ use std::path::{Path, PathBuf};
 
 use common::{bin, sample_image};
 
-/// Every file under `dir`, by `/`-separated relative path, with its bytes.
+/// Every data file under `dir` (the pictures, `report.html`, `histograms/` and
+/// `overlays/`, are drawn by `analyze` only and not rebuilt by `merge`), by `/`-separated
+/// relative path, with its bytes.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for e in walkdir::WalkDir::new(dir) {
         let e = e.unwrap();
+        let rel = e
+            .path()
+            .strip_prefix(dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if rel == "report.html" || rel.starts_with("histograms") || rel.starts_with("overlays") {
+            continue;
+        }
         if e.file_type().is_file() {
-            let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy();
             out.insert(rel.replace('\\', "/"), fs::read(e.path()).unwrap());
         }
     }
