@@ -37,14 +37,35 @@ pub fn has_image_extension(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// `/`-separated display form of a path (lossy for names that are not UTF-8).
+/// `/`-separated display form of a path. Bytes of a name that are not UTF-8 are written
+/// `\xNN` (e.g. `caf\xE9.png` for a Latin-1 name), so distinct files keep distinct names.
 pub fn display_path(p: &Path) -> String {
-    let s = p.to_string_lossy().into_owned();
+    let s = os_text(p.as_os_str());
     if std::path::MAIN_SEPARATOR == '\\' {
         s.replace('\\', "/")
     } else {
         s
     }
+}
+
+/// Text of an OS string: UTF-8 as is, any other byte as `\xNN`.
+#[cfg(unix)]
+fn os_text(s: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in s.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Text of an OS string (lossy where it is not Unicode).
+#[cfg(not(unix))]
+fn os_text(s: &std::ffi::OsStr) -> String {
+    s.to_string_lossy().into_owned()
 }
 
 /// Lists the images under `inputs`: files as given, folders walked recursively (following
@@ -60,9 +81,14 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
             {
                 match entry {
                     Ok(e) => {
-                        if e.file_type().is_file() && has_image_extension(e.path()) {
-                            found.push((e.path().to_path_buf(), display_path(e.path()), None));
+                        let t = e.file_type();
+                        if t.is_dir() || !has_image_extension(e.path()) {
+                            continue;
                         }
+                        // A FIFO, socket or device named like an image is reported, not read
+                        // (reading a FIFO would wait forever).
+                        let problem = (!t.is_file()).then(|| NOT_A_FILE.to_string());
+                        found.push((e.path().to_path_buf(), display_path(e.path()), problem));
                     }
                     Err(err) => {
                         let p = err
@@ -80,16 +106,21 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
                 }
             }
         } else {
-            let problem = if root.exists() {
-                None
-            } else {
-                Some("no such file or folder".to_string())
+            let problem = match std::fs::metadata(root) {
+                Ok(m) if m.is_file() => None,
+                Ok(_) => Some(NOT_A_FILE.to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Some("no such file or folder".to_string())
+                }
+                Err(e) => Some(crate::report::one_line(&format!("cannot read file: {e}"))),
             };
             found.push((root.clone(), display_path(root), problem));
         }
     }
-    found.sort_by(|a, b| a.1.cmp(&b.1));
-    found.dedup_by(|a, b| a.1 == b.1);
+    // The same file given twice (e.g. a folder and a file in it) is analysed once; distinct
+    // files keep their own rows even when their names look alike.
+    found.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    found.dedup_by(|a, b| a.0 == b.0);
     let mut used = std::collections::HashSet::new();
     found
         .into_iter()
@@ -111,13 +142,21 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
         .collect()
 }
 
+/// Why a path that is neither a regular file nor a folder is not read.
+const NOT_A_FILE: &str = "not a regular file (a FIFO, socket or device)";
+
+/// Longest name component of a report path, in bytes: file systems allow 255, and
+/// `.json` and a `~N` suffix are added to it.
+const MAX_COMPONENT_BYTES: usize = 200;
+
 /// A relative path that cannot leave the folder it is joined to: root and prefix dropped,
-/// `.` skipped, `..` turned into `__`.
+/// `.` skipped, `..` turned into `__`, non-UTF-8 bytes written `\xNN`, and names too long
+/// for a file system shortened (with a hash of the full name, so they stay distinct).
 pub fn safe_relative(p: &Path) -> String {
     let parts: Vec<String> = p
         .components()
         .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::Normal(s) => Some(shorten(os_text(s))),
             Component::ParentDir => Some("__".to_string()),
             _ => None,
         })
@@ -127,6 +166,22 @@ pub fn safe_relative(p: &Path) -> String {
     } else {
         parts.join("/")
     }
+}
+
+/// A name of at most [`MAX_COMPONENT_BYTES`]: longer ones keep their start and get the
+/// first 16 hex digits of their SHA-256.
+fn shorten(name: String) -> String {
+    if name.len() <= MAX_COMPONENT_BYTES {
+        return name;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let mut cut = MAX_COMPONENT_BYTES - 17;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{hash}", &name[..cut])
 }
 
 /// How to run a batch.
@@ -166,13 +221,18 @@ pub fn analyze_file(
     let sha = bytes.sha256.clone();
     if let Some(old) = previous.and_then(|p| reusable(p, &input.name, &sha, settings, scale_source))
     {
+        REUSED.fetch_add(1, Ordering::Relaxed);
         return old;
     }
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let img = load::decode(&bytes.bytes, max_pixels).map_err(|e| e.to_string())?;
-        drop(bytes);
-        crate::analyze(&img, settings).map_err(|e| e.to_string())
-    }));
+    let outcome = {
+        let _quiet = CaughtPanicScope::enter();
+        catch_unwind(AssertUnwindSafe(|| {
+            test_panic_hook(&input.name);
+            let img = load::decode(&bytes.bytes, max_pixels).map_err(|e| e.to_string())?;
+            drop(bytes);
+            crate::analyze(&img, settings).map_err(|e| e.to_string())
+        }))
+    };
     match outcome {
         Ok(Ok(analysis)) => {
             ImageReport::from_analysis(&input.name, &analysis, settings, scale_source, &sha)
@@ -193,6 +253,60 @@ pub fn analyze_file(
             )
         }
     }
+}
+
+/// Reports reused by `--resume` in this process so far (see [`reused_reports`]).
+static REUSED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many earlier per-image reports [`analyze_file`] has reused (instead of analysing)
+/// in this process; a batch reads it before and after to count its own.
+pub fn reused_reports() -> usize {
+    REUSED.load(Ordering::Relaxed)
+}
+
+/// Test-only hook: when the environment variable `TRICHOMETER_TEST_PANIC_ON` is set and
+/// non-empty, the analysis of every image whose name contains its value panics, so tests
+/// can check that a panic is reported as that image's error and the batch goes on.
+fn test_panic_hook(name: &str) {
+    if let Some(v) = std::env::var_os("TRICHOMETER_TEST_PANIC_ON") {
+        let v = v.to_string_lossy();
+        if !v.is_empty() && name.contains(v.as_ref()) {
+            panic!("test panic requested by TRICHOMETER_TEST_PANIC_ON");
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside an image's caught analysis.
+    static IN_CAUGHT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as inside a caught analysis until dropped.
+struct CaughtPanicScope;
+
+impl CaughtPanicScope {
+    fn enter() -> CaughtPanicScope {
+        IN_CAUGHT.with(|c| c.set(true));
+        CaughtPanicScope
+    }
+}
+
+impl Drop for CaughtPanicScope {
+    fn drop(&mut self) {
+        IN_CAUGHT.with(|c| c.set(false));
+    }
+}
+
+/// Installs a panic hook that stays silent for panics inside an image's analysis (they
+/// are caught and reported as that image's error) and defers to the previous hook for
+/// any other panic. For binaries; call once at start.
+pub fn silence_caught_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_CAUGHT.with(|c| c.get()) {
+            previous(info);
+        }
+    }));
 }
 
 /// A previous report that can stand for this run: it parses, is `ok`, and matches the

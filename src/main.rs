@@ -102,6 +102,8 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         }
     });
     let stop = &STOP;
+    batch::silence_caught_panics();
+    let reused_before = batch::reused_reports();
     let mut write_error = None;
     let handed = batch::run(
         &inputs,
@@ -144,6 +146,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         return Err(e.context("writing the reports failed"));
     }
     let not_run = inputs.len() - handed;
+    writer.set_reused(batch::reused_reports() - reused_before);
     let summary = writer.finish(not_run)?;
     if !args.quiet {
         let thin = match summary.pooled.thin_fraction {
