@@ -176,8 +176,13 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         } else {
             ""
         };
+        let reused = if summary.images_reused > 0 {
+            format!(" ({} reused from the earlier run)", summary.images_reused)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "Analysed {} image(s): {} ok, {} failed; {} hairs measured{mean}; {thin}{pooled_over}. \
+            "Analysed {} image(s){reused}: {} ok, {} failed; {} hairs measured{mean}; {thin}{pooled_over}. \
              Reports in {}/ (images.csv, hairs.csv{groups}, images/, summary.json).",
             summary.images,
             summary.images_ok,
@@ -229,7 +234,8 @@ fn synth(args: SynthArgs) -> Result<ExitCode> {
     manifest.write_record(["image", "um_per_px"])?;
     for p in &paths {
         let truth_path = p.with_extension("truth.json");
-        let t: trichometer::truth::TruthImage = serde_json::from_slice(&std::fs::read(&truth_path)?)?;
+        let t: trichometer::truth::TruthImage =
+            serde_json::from_slice(&std::fs::read(&truth_path)?)?;
         manifest.write_record([t.image.clone(), t.um_per_px.to_string()])?;
     }
     output::write_atomic(&args.out.join("manifest.csv"), &manifest.into_inner()?)?;

@@ -59,7 +59,10 @@ fn assert_error(row: &HashMap<String, String>, code: i32, needle: &str) {
 /// An ok row for the 320x240 sample image: all its hairs found, exit status 0.
 fn assert_sample_ok(row: &HashMap<String, String>, code: i32) {
     assert_eq!(row["status"], "ok", "{row:?}");
-    assert_eq!((row["width_px"].as_str(), row["height_px"].as_str()), ("320", "240"));
+    assert_eq!(
+        (row["width_px"].as_str(), row["height_px"].as_str()),
+        ("320", "240")
+    );
     let n: usize = row["hair_count"].parse().unwrap();
     assert!((3..=6).contains(&n), "hair count {n}: {row:?}");
     assert_eq!(code, 0);
@@ -124,7 +127,11 @@ fn text_with_an_image_extension_is_an_error_row() {
 #[test]
 fn format_is_read_from_the_content_not_the_extension() {
     // A PNG saved as .jpg is still analysed.
-    let (row, code) = analyze_bytes("really-a-png.jpg", &encode(&sample(), ImageFormat::Png), &[]);
+    let (row, code) = analyze_bytes(
+        "really-a-png.jpg",
+        &encode(&sample(), ImageFormat::Png),
+        &[],
+    );
     assert_sample_ok(&row, code);
 }
 
@@ -136,7 +143,10 @@ fn one_pixel_image_gives_zero_hairs() {
     let (row, code) = analyze_bytes("dot.png", &encode(&img, ImageFormat::Png), &[]);
     assert_eq!(row["status"], "ok", "{row:?}");
     assert_eq!(row["hair_count"], "0");
-    assert_eq!((row["width_px"].as_str(), row["height_px"].as_str()), ("1", "1"));
+    assert_eq!(
+        (row["width_px"].as_str(), row["height_px"].as_str()),
+        ("1", "1")
+    );
     assert_eq!(code, 0);
 }
 
@@ -157,7 +167,11 @@ fn png_claiming(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend([8, 2, 0, 0, 0]); // 8-bit, RGB, deflate, no filter, no interlace
     chunk(&mut png, b"IHDR", &ihdr);
     // zlib stream of a single empty stored block: far too little data.
-    chunk(&mut png, b"IDAT", &[0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0, 0, 0, 1]);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0, 0, 0, 1],
+    );
     chunk(&mut png, b"IEND", &[]);
     png
 }
@@ -244,7 +258,11 @@ fn alpha_png_is_analysed_and_alpha_ignored() {
     let (row, code) = analyze_bytes("alpha.png", &encode(&rgba.into(), ImageFormat::Png), &[]);
     assert_sample_ok(&row, code);
     let grey_alpha = DynamicImage::ImageLumaA8(sample().to_luma_alpha8());
-    let (row, code) = analyze_bytes("grey-alpha.png", &encode(&grey_alpha, ImageFormat::Png), &[]);
+    let (row, code) = analyze_bytes(
+        "grey-alpha.png",
+        &encode(&grey_alpha, ImageFormat::Png),
+        &[],
+    );
     assert_sample_ok(&row, code);
 }
 
@@ -258,8 +276,8 @@ fn sixteen_bit_rgba_png_is_analysed() {
 #[test]
 fn cmyk_jpeg_is_analysed_with_its_colours_right() {
     // tests/fixtures/cmyk.jpg: see tests/fixtures/make_cmyk.py. Light skin, two dark hairs.
-    let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cmyk.jpg"))
-        .unwrap();
+    let bytes =
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cmyk.jpg")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("cmyk.jpg"), &bytes).unwrap();
     bin()
@@ -270,13 +288,19 @@ fn cmyk_jpeg_is_analysed_with_its_colours_right() {
         .code(0);
     let r = &rows(&tmp.path().join("out"))[0];
     assert_eq!(r["status"], "ok", "{r:?}");
-    assert_eq!((r["width_px"].as_str(), r["height_px"].as_str()), ("200", "150"));
+    assert_eq!(
+        (r["width_px"].as_str(), r["height_px"].as_str()),
+        ("200", "150")
+    );
     let (header, hairs) = read_csv(&tmp.path().join("out/hairs.csv"));
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();
     assert!(!hairs.is_empty() && hairs.len() <= 3, "{hairs:?}");
     // Decoded with the right polarity: the hairs are darker than the skin.
     assert!(
-        hairs.iter().any(|h| h[col("polarity")] == "dark" && h[col("width_px")].parse::<f64>().unwrap() > 4.0),
+        hairs
+            .iter()
+            .any(|h| h[col("polarity")] == "dark"
+                && h[col("width_px")].parse::<f64>().unwrap() > 4.0),
         "{hairs:?}"
     );
 }
@@ -323,18 +347,35 @@ fn exif_rotated_photo_is_measured_in_its_displayed_orientation() {
     );
     let jpeg = encode(&DynamicImage::ImageRgb8(stored), ImageFormat::Jpeg);
     let tmp = tempfile::tempdir().unwrap();
-    fs::write(tmp.path().join("phone.jpg"), with_exif_orientation(&jpeg, 6)).unwrap();
+    fs::write(
+        tmp.path().join("phone.jpg"),
+        with_exif_orientation(&jpeg, 6),
+    )
+    .unwrap();
     fs::write(tmp.path().join("plain.jpg"), &jpeg).unwrap();
     bin()
         .current_dir(tmp.path())
-        .args(["analyze", "phone.jpg", "plain.jpg", "--out", "out", "--quiet"])
+        .args([
+            "analyze",
+            "phone.jpg",
+            "plain.jpg",
+            "--out",
+            "out",
+            "--quiet",
+        ])
         .timeout(Duration::from_secs(120))
         .assert()
         .code(0);
     let r = rows(&tmp.path().join("out"));
     assert_eq!(r[0]["image"], "phone.jpg");
-    assert_eq!((r[0]["width_px"].as_str(), r[0]["height_px"].as_str()), ("240", "320"));
-    assert_eq!((r[1]["width_px"].as_str(), r[1]["height_px"].as_str()), ("320", "240"));
+    assert_eq!(
+        (r[0]["width_px"].as_str(), r[0]["height_px"].as_str()),
+        ("240", "320")
+    );
+    assert_eq!(
+        (r[1]["width_px"].as_str(), r[1]["height_px"].as_str()),
+        ("320", "240")
+    );
     let (header, hairs) = read_csv(&tmp.path().join("out/hairs.csv"));
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();
     let f = |h: &Vec<String>, n: &str| h[col(n)].parse::<f64>().unwrap();
@@ -351,7 +392,10 @@ fn exif_rotated_photo_is_measured_in_its_displayed_orientation() {
     let p = plain[0];
     assert!((f(p, "y_start") - 60.0).abs() < 3.0 && (f(p, "y_end") - 60.0).abs() < 3.0);
     // Same hair, same width, whichever way it is shown.
-    assert!((f(h, "width_px") - f(p, "width_px")).abs() < 0.3, "{h:?} {p:?}");
+    assert!(
+        (f(h, "width_px") - f(p, "width_px")).abs() < 0.3,
+        "{h:?} {p:?}"
+    );
 }
 
 // ---- images without hairs ----
@@ -360,7 +404,11 @@ fn exif_rotated_photo_is_measured_in_its_displayed_orientation() {
 fn all_black_image_has_zero_hairs() {
     let img = DynamicImage::ImageRgb8(image::RgbImage::new(320, 240));
     let (row, code) = analyze_bytes("black.png", &encode(&img, ImageFormat::Png), &[]);
-    assert_eq!((row["status"].as_str(), row["hair_count"].as_str()), ("ok", "0"), "{row:?}");
+    assert_eq!(
+        (row["status"].as_str(), row["hair_count"].as_str()),
+        ("ok", "0"),
+        "{row:?}"
+    );
     assert_eq!(code, 0);
 }
 
@@ -368,7 +416,11 @@ fn all_black_image_has_zero_hairs() {
 fn all_white_image_has_zero_hairs() {
     let img = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(320, 240, image::Rgb([255; 3])));
     let (row, code) = analyze_bytes("white.png", &encode(&img, ImageFormat::Png), &[]);
-    assert_eq!((row["status"].as_str(), row["hair_count"].as_str()), ("ok", "0"), "{row:?}");
+    assert_eq!(
+        (row["status"].as_str(), row["hair_count"].as_str()),
+        ("ok", "0"),
+        "{row:?}"
+    );
     assert_eq!(code, 0);
 }
 
@@ -432,7 +484,14 @@ fn fifo_named_like_an_image_is_an_error_row_not_a_hang() {
     // In a folder and given by name: both reported, neither read.
     let out = bin()
         .current_dir(tmp.path())
-        .args(["analyze", "data", "data/pipe.jpg", "--out", "out", "--quiet"])
+        .args([
+            "analyze",
+            "data",
+            "data/pipe.jpg",
+            "--out",
+            "out",
+            "--quiet",
+        ])
         .timeout(Duration::from_secs(60))
         .output()
         .unwrap();

@@ -24,7 +24,12 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
     walkdir::WalkDir::new(root)
         .into_iter()
         .map(|e| e.unwrap())
-        .map(|e| (e.path().to_path_buf(), e.metadata().unwrap().modified().unwrap()))
+        .map(|e| {
+            (
+                e.path().to_path_buf(),
+                e.metadata().unwrap().modified().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -37,7 +42,10 @@ fn json_reports(out: &Path) -> BTreeMap<String, PathBuf> {
             let v: serde_json::Value = serde_json::from_slice(&fs::read(e.path()).unwrap())
                 .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
             let name = v["image"].as_str().unwrap().to_string();
-            assert!(m.insert(name, e.path().to_path_buf()).is_none(), "two JSON for one image");
+            assert!(
+                m.insert(name, e.path().to_path_buf()).is_none(),
+                "two JSON for one image"
+            );
         }
     }
     m
@@ -54,7 +62,11 @@ fn assert_no_temp_files(out: &Path) {
         let name = e.file_name().to_string_lossy();
         // Temporary files are dot files (`.images.csv.XXXX`, `.tmpXXXX`); folders named
         // after input folders may start with a dot too.
-        assert!(!e.file_type().is_file() || !name.starts_with('.'), "temporary file left: {}", e.path().display());
+        assert!(
+            !e.file_type().is_file() || !name.starts_with('.'),
+            "temporary file left: {}",
+            e.path().display()
+        );
     }
 }
 
@@ -77,7 +89,15 @@ fn reports_stay_inside_out_whatever_the_input_paths() {
     let abs2 = work.join("r2/a.png");
     bin()
         .current_dir(&work)
-        .args(["analyze", "../x/a.png", "r1", "r2", "--out", "out", "--quiet"])
+        .args([
+            "analyze",
+            "../x/a.png",
+            "r1",
+            "r2",
+            "--out",
+            "out",
+            "--quiet",
+        ])
         .arg(&abs1)
         .arg(&abs2)
         .arg(tmp.join("x/../x/a.png"))
@@ -89,7 +109,11 @@ fn reports_stay_inside_out_whatever_the_input_paths() {
     let after = snapshot(&tmp);
     for (p, t) in &after {
         if !p.starts_with(&out) {
-            assert!(before.contains_key(p), "{} created outside --out", p.display());
+            assert!(
+                before.contains_key(p),
+                "{} created outside --out",
+                p.display()
+            );
             if p.is_file() {
                 assert_eq!(before.get(p), Some(t), "{} changed", p.display());
             }
@@ -114,7 +138,11 @@ fn reports_stay_inside_out_whatever_the_input_paths() {
     assert_eq!(reports.len(), expect.len(), "{reports:?}");
     for (name, path) in &reports {
         assert!(names.contains(&name.as_str()), "{name}");
-        assert!(path.canonicalize().unwrap().starts_with(out.join("images")), "{}", path.display());
+        assert!(
+            path.canonicalize().unwrap().starts_with(out.join("images")),
+            "{}",
+            path.display()
+        );
     }
     assert!(out.join("images/__/x/a.png.json").exists());
     assert_no_temp_files(&out);
@@ -125,11 +153,16 @@ fn same_relative_path_in_two_roots_gets_two_reports() {
     let tmp = tempfile::tempdir().unwrap();
     for (root, seed) in [("r1", 0), ("r2", 4)] {
         fs::create_dir_all(tmp.path().join(root).join("day1")).unwrap();
-        sample_image(seed).save(tmp.path().join(root).join("day1/a.png")).unwrap();
+        sample_image(seed)
+            .save(tmp.path().join(root).join("day1/a.png"))
+            .unwrap();
     }
     // Roots given relative, then absolute: each file its own report, in both runs.
     let abs = |r: &str| tmp.path().join(r).display().to_string();
-    for (out, roots) in [("out", ["r1".to_string(), "r2".to_string()]), ("out-abs", [abs("r1"), abs("r2")])] {
+    for (out, roots) in [
+        ("out", ["r1".to_string(), "r2".to_string()]),
+        ("out-abs", [abs("r1"), abs("r2")]),
+    ] {
         bin()
             .current_dir(tmp.path())
             .args(["analyze", "--out", out, "--quiet"])
@@ -236,7 +269,13 @@ fn odd_file_names_round_trip_and_formulas_are_neutralised() {
     // The JSON reports keep the names unneutralised, one each, under out/images.
     let reports = json_reports(&out);
     assert_eq!(reports.len(), names.len());
-    for n in ["=cmd.png", "-b.png", "new\nline.png", "caf\\xE9.png", "caf\\xE8.png"] {
+    for n in [
+        "=cmd.png",
+        "-b.png",
+        "new\nline.png",
+        "caf\\xE9.png",
+        "caf\\xE8.png",
+    ] {
         assert!(reports.contains_key(n), "{n}: {reports:?}");
     }
     assert!(out.join("images/caf\\xE9.png.json").exists());
@@ -255,7 +294,9 @@ fn unwritable_out_fails_early_with_exit_2() {
         .timeout(Duration::from_secs(60))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("cannot create output folder file.txt/out"))
+        .stderr(predicate::str::contains(
+            "cannot create output folder file.txt/out",
+        ))
         // Nothing was analysed: the broken image's error was never reached.
         .stderr(predicate::str::contains("broken.png").not());
 }
@@ -288,13 +329,23 @@ fn resume_reuses_matching_reports_and_redoes_the_rest() {
     let data = tmp.path().join("data");
     fs::create_dir_all(&data).unwrap();
     for k in 0..4 {
-        sample_image(k).save(data.join(format!("i{k}.png"))).unwrap();
+        sample_image(k)
+            .save(data.join(format!("i{k}.png")))
+            .unwrap();
     }
     fs::write(data.join("bad.png"), "not an image").unwrap();
     let run = |extra: &[&str]| {
         bin()
             .current_dir(tmp.path())
-            .args(["analyze", "data", "--out", "out", "--quiet", "--um-per-px", "4"])
+            .args([
+                "analyze",
+                "data",
+                "--out",
+                "out",
+                "--quiet",
+                "--um-per-px",
+                "4",
+            ])
             .args(extra)
             .timeout(Duration::from_secs(120))
             .assert()
@@ -302,7 +353,10 @@ fn resume_reuses_matching_reports_and_redoes_the_rest() {
         summary(&tmp.path().join("out"))
     };
     let s = run(&[]);
-    assert_eq!((s["images_ok"].as_u64(), s["images_reused"].as_u64()), (Some(4), Some(0)));
+    assert_eq!(
+        (s["images_ok"].as_u64(), s["images_reused"].as_u64()),
+        (Some(4), Some(0))
+    );
     let out = tmp.path().join("out");
     let csv_first = fs::read(out.join("images.csv")).unwrap();
     let times = snapshot(&out.join("images"));
@@ -310,7 +364,10 @@ fn resume_reuses_matching_reports_and_redoes_the_rest() {
 
     // Same settings: every ok report reused (the failed one is tried again), files untouched.
     let s = run(&["--resume"]);
-    assert_eq!((s["images_ok"].as_u64(), s["images_reused"].as_u64()), (Some(4), Some(4)));
+    assert_eq!(
+        (s["images_ok"].as_u64(), s["images_reused"].as_u64()),
+        (Some(4), Some(4))
+    );
     assert_eq!(snapshot(&out.join("images")), times);
     assert_eq!(fs::read(out.join("images.csv")).unwrap(), csv_first);
 
@@ -320,7 +377,10 @@ fn resume_reuses_matching_reports_and_redoes_the_rest() {
     let text = fs::read(&j2).unwrap();
     fs::write(&j2, &text[..text.len() / 2]).unwrap();
     let s = run(&["--resume"]);
-    assert_eq!((s["images_ok"].as_u64(), s["images_reused"].as_u64()), (Some(4), Some(2)));
+    assert_eq!(
+        (s["images_ok"].as_u64(), s["images_reused"].as_u64()),
+        (Some(4), Some(2))
+    );
     let v: serde_json::Value = serde_json::from_slice(&fs::read(&j2).unwrap()).unwrap();
     assert_eq!(v["status"], "ok");
 
@@ -355,7 +415,10 @@ fn sigint_finishes_in_flight_images_and_writes_whole_files() {
     // Wait for the first finished report, then interrupt.
     let start = Instant::now();
     while !out.join("images/data/img00.png.json").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "no report after 60 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no report after 60 s"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let killed = std::process::Command::new("kill")
@@ -375,7 +438,9 @@ fn sigint_finishes_in_flight_images_and_writes_whole_files() {
     // images.csv: a header and only whole rows, one per finished image, each with its JSON.
     let r = rows(&out);
     assert_eq!(r.len() as u64, done);
-    assert!(r.iter().all(|r| r["status"] == "ok" && !r["sha256"].is_empty()));
+    assert!(r
+        .iter()
+        .all(|r| r["status"] == "ok" && !r["sha256"].is_empty()));
     assert_eq!(json_reports(&out).len() as u64, done);
     assert!(out.join("hairs.csv").exists());
     assert_no_temp_files(&out);
@@ -383,7 +448,9 @@ fn sigint_finishes_in_flight_images_and_writes_whole_files() {
     // --resume completes the run, reusing what was finished.
     bin()
         .current_dir(tmp.path())
-        .args(["analyze", "data", "--out", "out", "--jobs", "2", "--quiet", "--resume"])
+        .args([
+            "analyze", "data", "--out", "out", "--jobs", "2", "--quiet", "--resume",
+        ])
         .timeout(Duration::from_secs(300))
         .assert()
         .code(0);
@@ -396,12 +463,16 @@ fn sigint_finishes_in_flight_images_and_writes_whole_files() {
 fn a_panic_in_one_image_is_its_error_and_the_batch_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     for k in 0..3 {
-        sample_image(k).save(tmp.path().join(format!("p{k}.png"))).unwrap();
+        sample_image(k)
+            .save(tmp.path().join(format!("p{k}.png")))
+            .unwrap();
     }
     let assert = bin()
         .current_dir(tmp.path())
         .env("TRICHOMETER_TEST_PANIC_ON", "p1.png")
-        .args(["analyze", "p0.png", "p1.png", "p2.png", "--out", "out", "--jobs", "2"])
+        .args([
+            "analyze", "p0.png", "p1.png", "p2.png", "--out", "out", "--jobs", "2",
+        ])
         .timeout(Duration::from_secs(120))
         .assert()
         .code(1)
@@ -412,8 +483,15 @@ fn a_panic_in_one_image_is_its_error_and_the_batch_goes_on() {
     let r = rows(&tmp.path().join("out"));
     let status: Vec<&str> = r.iter().map(|r| r["status"].as_str()).collect();
     assert_eq!(status, ["ok", "error", "ok"]);
-    assert!(r[1]["error"].starts_with("internal error while analysing (panic:"), "{:?}", r[1]);
+    assert!(
+        r[1]["error"].starts_with("internal error while analysing (panic:"),
+        "{:?}",
+        r[1]
+    );
     assert!(!r[1]["sha256"].is_empty());
     let s = summary(&tmp.path().join("out"));
-    assert_eq!((s["images_ok"].as_u64(), s["images_failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (s["images_ok"].as_u64(), s["images_failed"].as_u64()),
+        (Some(2), Some(1))
+    );
 }
