@@ -98,7 +98,11 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
                         if err.loop_ancestor().is_some() {
                             continue; // a symlink loop: its contents are walked once already
                         }
-                        let why = crate::report::one_line(&format!("cannot list: {err}"));
+                        let why = if is_broken_link(&p) {
+                            BROKEN_LINK.to_string()
+                        } else {
+                            crate::report::one_line(&format!("cannot list: {err}"))
+                        };
                         if has_image_extension(&p) || p.is_dir() {
                             found.push((p.clone(), display_path(&p), Some(why)));
                         }
@@ -109,6 +113,7 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
             let problem = match std::fs::metadata(root) {
                 Ok(m) if m.is_file() => None,
                 Ok(_) => Some(NOT_A_FILE.to_string()),
+                Err(_) if is_broken_link(root) => Some(BROKEN_LINK.to_string()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     Some("no such file or folder".to_string())
                 }
@@ -140,6 +145,14 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
             }
         })
         .collect()
+}
+
+/// Why a symbolic link whose target is missing is not read.
+const BROKEN_LINK: &str = "broken symbolic link (its target does not exist)";
+
+/// Whether `p` is a symbolic link whose target does not exist.
+fn is_broken_link(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) && !p.exists()
 }
 
 /// Why a path that is neither a regular file nor a folder is not read.

@@ -102,14 +102,14 @@ fn corrupt_jpeg_is_an_error_row() {
 fn truncated_png_is_an_error_row() {
     let png = encode(&sample(), ImageFormat::Png);
     let (row, code) = analyze_bytes("cut.png", &png[..png.len() / 2], &[]);
-    assert_error(&row, code, "cannot decode image");
+    assert_error(&row, code, "cannot decode image: file is truncated");
 }
 
 #[test]
 fn truncated_tiff_is_an_error_row() {
     let tiff = encode(&sample(), ImageFormat::Tiff);
     let (row, code) = analyze_bytes("cut.tif", &tiff[..tiff.len() / 2], &[]);
-    assert_error(&row, code, "cannot decode image");
+    assert_error(&row, code, "cannot decode image: file is truncated");
 }
 
 #[test]
@@ -466,7 +466,10 @@ fn symlink_loops_and_dangling_links_do_not_stop_the_walk() {
     assert_eq!(names, ["data/dangling.png", "data/sub/a.png"], "{r:?}");
     assert_eq!(r[1]["status"], "ok");
     assert_eq!(r[0]["status"], "error");
-    assert!(r[0]["error"].contains("cannot list"), "{:?}", r[0]);
+    assert_eq!(
+        r[0]["error"],
+        "broken symbolic link (its target does not exist)"
+    );
 }
 
 #[cfg(unix)]
