@@ -323,6 +323,64 @@ fn read_only_out_fails_early_with_exit_2() {
         .stderr(predicate::str::contains("not writable"));
 }
 
+/// A 64 KiB tmpfs at `dir`, unmounted on drop (needs root; `None` when not permitted).
+#[cfg(target_os = "linux")]
+struct TinyDisk(PathBuf);
+
+#[cfg(target_os = "linux")]
+impl TinyDisk {
+    fn mount(dir: &Path) -> Option<TinyDisk> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TinyDisk(dir.to_path_buf()))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn full_out_fails_early_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(disk) = TinyDisk::mount(&tmp.path().join("disk")) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    // Fill the disk to the last byte.
+    {
+        use std::io::Write;
+        let mut f = fs::File::create(disk.0.join("filler")).unwrap();
+        let block = [0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        while f.write_all(&block[..1]).is_ok() {}
+    }
+    fs::write(tmp.path().join("broken.png"), "not an image").unwrap();
+    bin()
+        .current_dir(tmp.path())
+        .args(["analyze", "broken.png", "--out", "disk/out"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot write in output folder disk/out",
+        ))
+        .stderr(predicate::str::contains("No space left on device"))
+        .stderr(predicate::str::contains("broken.png").not());
+    // No temporary file left behind on the full disk.
+    let left: Vec<_> = fs::read_dir(disk.0.join("out")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn resume_reuses_matching_reports_and_redoes_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
@@ -394,6 +452,17 @@ fn resume_reuses_matching_reports_and_redoes_the_rest() {
 #[cfg(unix)]
 #[test]
 fn sigint_finishes_in_flight_images_and_writes_whole_files() {
+    interrupted_run_writes_whole_files("-INT");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_finishes_in_flight_images_and_writes_whole_files() {
+    interrupted_run_writes_whole_files("-TERM");
+}
+
+#[cfg(unix)]
+fn interrupted_run_writes_whole_files(signal: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     fs::create_dir_all(&data).unwrap();
@@ -422,7 +491,7 @@ fn sigint_finishes_in_flight_images_and_writes_whole_files() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
