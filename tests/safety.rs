@@ -470,7 +470,8 @@ fn interrupted_run_writes_whole_files(signal: &str) {
     sample_image(0)
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
-    for k in 0..40 {
+    // Enough images that the run cannot end before the signal lands, even on a busy machine.
+    for k in 0..80 {
         fs::write(data.join(format!("img{k:02}.png")), &png).unwrap();
     }
     let out = tmp.path().join("out");
@@ -503,7 +504,7 @@ fn interrupted_run_writes_whole_files(signal: &str) {
     let done = s["images_ok"].as_u64().unwrap() + s["images_failed"].as_u64().unwrap();
     let not_run = s["images_not_run"].as_u64().unwrap();
     assert!(done >= 1 && not_run > 0, "{s}");
-    assert_eq!(done + not_run, 40);
+    assert_eq!(done + not_run, 80);
     // images.csv: a header and only whole rows, one per finished image, each with its JSON.
     let r = rows(&out);
     assert_eq!(r.len() as u64, done);
@@ -524,7 +525,7 @@ fn interrupted_run_writes_whole_files(signal: &str) {
         .assert()
         .code(0);
     let s = summary(&out);
-    assert_eq!(s["images_ok"], 40);
+    assert_eq!(s["images_ok"], 80);
     assert_eq!(s["images_reused"].as_u64(), Some(done));
 }
 
