@@ -219,6 +219,21 @@ pub fn analyze_file(
     if let Some(p) = &input.problem {
         return ImageReport::failed(&input.name, p, settings, scale_source, "");
     }
+    // A file bigger than any encoding of an image within the pixel limit is refused before
+    // it is read into memory (e.g. a multi-gigabyte scan or disk image named .tif).
+    if let Ok(meta) = std::fs::metadata(&input.path) {
+        let cap = max_pixels
+            .saturating_mul(MAX_BYTES_PER_PIXEL)
+            .saturating_add(FILE_SIZE_HEADROOM);
+        if meta.len() > cap {
+            let why = format!(
+                "file too large: {} bytes is more than any image within the limit of {max_pixels} \
+                 pixels can take (raise it with --max-megapixels)",
+                meta.len()
+            );
+            return ImageReport::failed(&input.name, &why, settings, scale_source, "");
+        }
+    }
     let bytes = match load::read_file(&input.path) {
         Ok(b) => b,
         Err(e) => {
@@ -267,6 +282,11 @@ pub fn analyze_file(
         }
     }
 }
+
+/// Largest uncompressed size of a pixel in any format read (RGBA, 32-bit float channels).
+const MAX_BYTES_PER_PIXEL: u64 = 16;
+/// Room for metadata, thumbnails and padding on top of the pixels, in bytes.
+const FILE_SIZE_HEADROOM: u64 = 64 << 20;
 
 /// Reports reused by `--resume` in this process so far (see [`reused_reports`]).
 static REUSED: AtomicUsize = AtomicUsize::new(0);

@@ -212,6 +212,36 @@ fn huge_image_fails_fast_with_the_limit_and_the_flag_moves_it() {
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
 }
 
+#[test]
+fn file_too_big_for_the_limit_is_refused_before_reading() {
+    // A sparse 200 MB file: with a 1 MP limit no image encoding can be that large.
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fs::File::create(tmp.path().join("scan.tif")).unwrap();
+    f.set_len(200 << 20).unwrap();
+    let out = bin()
+        .current_dir(tmp.path())
+        .args([
+            "analyze",
+            "scan.tif",
+            "--out",
+            "out",
+            "--quiet",
+            "--max-megapixels",
+            "1",
+        ])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let r = &rows(&tmp.path().join("out"))[0];
+    assert_eq!(r["status"], "error");
+    assert!(
+        r["error"].starts_with("file too large: 209715200 bytes"),
+        "{r:?}"
+    );
+    assert!(r["error"].contains("--max-megapixels"), "{r:?}");
+}
+
 // ---- bit depths, channels, colour models ----
 
 #[test]
