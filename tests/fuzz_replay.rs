@@ -1,7 +1,7 @@
 //! The fuzz targets (fuzz/targets.rs) on stable Rust: every committed seed in
 //! fuzz/corpus/<target>/, then seeded random mutations of them (bit flips, byte writes,
 //! cuts, insertions, size fields set to extremes). Deterministic for a given seed; the
-//! number of mutations per target is `TRICHOMETER_FUZZ_ITERS` (default 400) and the seed
+//! number of mutations per target is `TRICHOMETER_FUZZ_ITERS` (default 1000) and the seed
 //! `TRICHOMETER_FUZZ_SEED` (default 1), so .ci/fuzz.sh can run a longer pass.
 
 #[path = "../fuzz/targets.rs"]
@@ -96,7 +96,7 @@ fn replay(target: &str, run: fn(&[u8])) {
             panic!("{target}: seed {name} crashes");
         }
     }
-    let iters = env_u64("TRICHOMETER_FUZZ_ITERS", 400);
+    let iters = env_u64("TRICHOMETER_FUZZ_ITERS", 1000);
     let mut rng = Rng(env_u64("TRICHOMETER_FUZZ_SEED", 1) | 1);
     for i in 0..iters {
         let (name, seed) = &seeds[rng.below(seeds.len())];
