@@ -428,6 +428,23 @@ mod tests {
     }
 
     #[test]
+    fn long_and_non_utf8_names_make_safe_distinct_report_paths() {
+        let a = "é".repeat(150) + "a.png"; // 305 bytes
+        let b = "é".repeat(150) + "b.png";
+        let (ra, rb) = (safe_relative(Path::new(&a)), safe_relative(Path::new(&b)));
+        assert!(ra.len() <= MAX_COMPONENT_BYTES && rb.len() <= MAX_COMPONENT_BYTES);
+        assert_ne!(ra, rb);
+        assert_eq!(safe_relative(Path::new("short.png")), "short.png");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let p = Path::new(std::ffi::OsStr::from_bytes(b"d/caf\xe9.png"));
+            assert_eq!(display_path(p), "d/caf\\xE9.png");
+            assert_eq!(safe_relative(p), "d/caf\\xE9.png");
+        }
+    }
+
+    #[test]
     fn extensions_case_insensitive() {
         assert!(has_image_extension(Path::new("a/B.JPG")));
         assert!(has_image_extension(Path::new("c.TiFf")));
