@@ -38,14 +38,35 @@ pub fn has_image_extension(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// `/`-separated display form of a path (lossy for names that are not UTF-8).
+/// `/`-separated display form of a path. Bytes of a name that are not UTF-8 are written
+/// `\xNN` (e.g. `caf\xE9.png` for a Latin-1 name), so distinct files keep distinct names.
 pub fn display_path(p: &Path) -> String {
-    let s = p.to_string_lossy().into_owned();
+    let s = os_text(p.as_os_str());
     if std::path::MAIN_SEPARATOR == '\\' {
         s.replace('\\', "/")
     } else {
         s
     }
+}
+
+/// Text of an OS string: UTF-8 as is, any other byte as `\xNN`.
+#[cfg(unix)]
+fn os_text(s: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in s.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Text of an OS string (lossy where it is not Unicode).
+#[cfg(not(unix))]
+fn os_text(s: &std::ffi::OsStr) -> String {
+    s.to_string_lossy().into_owned()
 }
 
 /// Lists the images under `inputs`: files as given, folders walked recursively (following
@@ -61,9 +82,14 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
             {
                 match entry {
                     Ok(e) => {
-                        if e.file_type().is_file() && has_image_extension(e.path()) {
-                            found.push((e.path().to_path_buf(), display_path(e.path()), None));
+                        let t = e.file_type();
+                        if t.is_dir() || !has_image_extension(e.path()) {
+                            continue;
                         }
+                        // A FIFO, socket or device named like an image is reported, not read
+                        // (reading a FIFO would wait forever).
+                        let problem = (!t.is_file()).then(|| NOT_A_FILE.to_string());
+                        found.push((e.path().to_path_buf(), display_path(e.path()), problem));
                     }
                     Err(err) => {
                         let p = err
@@ -73,7 +99,11 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
                         if err.loop_ancestor().is_some() {
                             continue; // a symlink loop: its contents are walked once already
                         }
-                        let why = crate::report::one_line(&format!("cannot list: {err}"));
+                        let why = if is_broken_link(&p) {
+                            BROKEN_LINK.to_string()
+                        } else {
+                            crate::report::one_line(&format!("cannot list: {err}"))
+                        };
                         if has_image_extension(&p) || p.is_dir() {
                             found.push((p.clone(), display_path(&p), Some(why)));
                         }
@@ -81,16 +111,22 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
                 }
             }
         } else {
-            let problem = if root.exists() {
-                None
-            } else {
-                Some("no such file or folder".to_string())
+            let problem = match std::fs::metadata(root) {
+                Ok(m) if m.is_file() => None,
+                Ok(_) => Some(NOT_A_FILE.to_string()),
+                Err(_) if is_broken_link(root) => Some(BROKEN_LINK.to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Some("no such file or folder".to_string())
+                }
+                Err(e) => Some(crate::report::one_line(&format!("cannot read file: {e}"))),
             };
             found.push((root.clone(), display_path(root), problem));
         }
     }
-    found.sort_by(|a, b| a.1.cmp(&b.1));
-    found.dedup_by(|a, b| a.1 == b.1);
+    // The same file given twice (e.g. a folder and a file in it) is analysed once; distinct
+    // files keep their own rows even when their names look alike.
+    found.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    found.dedup_by(|a, b| a.0 == b.0);
     let mut used = std::collections::HashSet::new();
     found
         .into_iter()
@@ -165,13 +201,29 @@ impl std::fmt::Display for Shard {
     }
 }
 
+/// Why a symbolic link whose target is missing is not read.
+const BROKEN_LINK: &str = "broken symbolic link (its target does not exist)";
+
+/// Whether `p` is a symbolic link whose target does not exist.
+fn is_broken_link(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) && !p.exists()
+}
+
+/// Why a path that is neither a regular file nor a folder is not read.
+const NOT_A_FILE: &str = "not a regular file (a FIFO, socket or device)";
+
+/// Longest name component of a report path, in bytes: file systems allow 255, and
+/// `.json` and a `~N` suffix are added to it.
+const MAX_COMPONENT_BYTES: usize = 200;
+
 /// A relative path that cannot leave the folder it is joined to: root and prefix dropped,
-/// `.` skipped, `..` turned into `__`.
+/// `.` skipped, `..` turned into `__`, non-UTF-8 bytes written `\xNN`, and names too long
+/// for a file system shortened (with a hash of the full name, so they stay distinct).
 pub fn safe_relative(p: &Path) -> String {
     let parts: Vec<String> = p
         .components()
         .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::Normal(s) => Some(shorten(os_text(s))),
             Component::ParentDir => Some("__".to_string()),
             _ => None,
         })
@@ -181,6 +233,22 @@ pub fn safe_relative(p: &Path) -> String {
     } else {
         parts.join("/")
     }
+}
+
+/// A name of at most [`MAX_COMPONENT_BYTES`]: longer ones keep their start and get the
+/// first 16 hex digits of their SHA-256.
+fn shorten(name: String) -> String {
+    if name.len() <= MAX_COMPONENT_BYTES {
+        return name;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let mut cut = MAX_COMPONENT_BYTES - 17;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{hash}", &name[..cut])
 }
 
 /// How to run a batch.
@@ -268,6 +336,21 @@ fn analyze_file_inner(
             None,
         );
     }
+    // A file bigger than any encoding of an image within the pixel limit is refused before
+    // it is read into memory (e.g. a multi-gigabyte scan or disk image named .tif).
+    if let Ok(meta) = std::fs::metadata(&input.path) {
+        let cap = max_pixels
+            .saturating_mul(MAX_BYTES_PER_PIXEL)
+            .saturating_add(FILE_SIZE_HEADROOM);
+        if meta.len() > cap {
+            let why = format!(
+                "file too large: {} bytes is more than any image within the limit of {max_pixels} \
+                 pixels can take (raise it with --max-megapixels)",
+                meta.len()
+            );
+            return (ImageReport::failed(&input.name, &why, settings, scale_source, ""), None);
+        }
+    }
     let bytes = match load::read_file(&input.path) {
         Ok(b) => b,
         Err(e) => {
@@ -287,21 +370,26 @@ fn analyze_file_inner(
     if let Some(mut old) =
         previous.and_then(|p| reusable(p, &input.name, &sha, settings, scale_source))
     {
+        REUSED.fetch_add(1, Ordering::Relaxed);
         let pics = pictures.and_then(|full| {
             let img = load::decode(&bytes.bytes, max_pixels).ok()?;
             pictures_or_warning(&img, &mut old, full)
         });
         return (old, pics);
     }
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let img = load::decode(&bytes.bytes, max_pixels).map_err(|e| e.to_string())?;
-        drop(bytes);
-        let analysis = crate::analyze(&img, settings).map_err(|e| e.to_string())?;
-        let mut report =
-            ImageReport::from_analysis(&input.name, &analysis, settings, scale_source, &sha);
-        let pics = pictures.and_then(|full| pictures_or_warning(&img, &mut report, full));
-        Ok::<_, String>((report, pics))
-    }));
+    let outcome = {
+        let _quiet = CaughtPanicScope::enter();
+        catch_unwind(AssertUnwindSafe(|| {
+            test_panic_hook(&input.name);
+            let img = load::decode(&bytes.bytes, max_pixels).map_err(|e| e.to_string())?;
+            drop(bytes);
+            let analysis = crate::analyze(&img, settings).map_err(|e| e.to_string())?;
+            let mut report =
+                ImageReport::from_analysis(&input.name, &analysis, settings, scale_source, &sha);
+            let pics = pictures.and_then(|full| pictures_or_warning(&img, &mut report, full));
+            Ok::<_, String>((report, pics))
+        }))
+    };
     match outcome {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => (
@@ -326,6 +414,65 @@ fn analyze_file_inner(
             )
         }
     }
+}
+
+/// Largest uncompressed size of a pixel in any format read (RGBA, 32-bit float channels).
+const MAX_BYTES_PER_PIXEL: u64 = 16;
+/// Room for metadata, thumbnails and padding on top of the pixels, in bytes.
+const FILE_SIZE_HEADROOM: u64 = 64 << 20;
+
+/// Reports reused by `--resume` in this process so far (see [`reused_reports`]).
+static REUSED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many earlier per-image reports [`analyze_file`] has reused (instead of analysing)
+/// in this process; a batch reads it before and after to count its own.
+pub fn reused_reports() -> usize {
+    REUSED.load(Ordering::Relaxed)
+}
+
+/// Test-only hook: when the environment variable `TRICHOMETER_TEST_PANIC_ON` is set and
+/// non-empty, the analysis of every image whose name contains its value panics, so tests
+/// can check that a panic is reported as that image's error and the batch goes on.
+fn test_panic_hook(name: &str) {
+    if let Some(v) = std::env::var_os("TRICHOMETER_TEST_PANIC_ON") {
+        let v = v.to_string_lossy();
+        if !v.is_empty() && name.contains(v.as_ref()) {
+            panic!("test panic requested by TRICHOMETER_TEST_PANIC_ON");
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside an image's caught analysis.
+    static IN_CAUGHT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as inside a caught analysis until dropped.
+struct CaughtPanicScope;
+
+impl CaughtPanicScope {
+    fn enter() -> CaughtPanicScope {
+        IN_CAUGHT.with(|c| c.set(true));
+        CaughtPanicScope
+    }
+}
+
+impl Drop for CaughtPanicScope {
+    fn drop(&mut self) {
+        IN_CAUGHT.with(|c| c.set(false));
+    }
+}
+
+/// Installs a panic hook that stays silent for panics inside an image's analysis (they
+/// are caught and reported as that image's error) and defers to the previous hook for
+/// any other panic. For binaries; call once at start.
+pub fn silence_caught_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_CAUGHT.with(|c| c.get()) {
+            previous(info);
+        }
+    }));
 }
 
 /// A previous report that can stand for this run: it parses, is `ok`, and matches the
@@ -439,6 +586,23 @@ mod tests {
         all.sort();
         let names: Vec<String> = inputs.into_iter().map(|x| x.name).collect();
         assert_eq!(all, names);
+    }
+
+    #[test]
+    fn long_and_non_utf8_names_make_safe_distinct_report_paths() {
+        let a = "é".repeat(150) + "a.png"; // 305 bytes
+        let b = "é".repeat(150) + "b.png";
+        let (ra, rb) = (safe_relative(Path::new(&a)), safe_relative(Path::new(&b)));
+        assert!(ra.len() <= MAX_COMPONENT_BYTES && rb.len() <= MAX_COMPONENT_BYTES);
+        assert_ne!(ra, rb);
+        assert_eq!(safe_relative(Path::new("short.png")), "short.png");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let p = Path::new(std::ffi::OsStr::from_bytes(b"d/caf\xe9.png"));
+            assert_eq!(display_path(p), "d/caf\\xE9.png");
+            assert_eq!(safe_relative(p), "d/caf\\xE9.png");
+        }
     }
 
     #[test]

@@ -104,7 +104,19 @@ const JPEG_TAIL_BYTES: usize = 4096;
 fn decode_error(e: image::ImageError) -> LoadError {
     match e {
         image::ImageError::Unsupported(u) => LoadError::Decode(format!("unsupported: {u}")),
-        other => LoadError::Decode(crate::report::one_line(&other.to_string())),
+        other => {
+            let msg = crate::report::one_line(&other.to_string());
+            // Decoders word a cut-off file as an I/O problem; say what it means.
+            let truncated = matches!(&other, image::ImageError::IoError(io)
+                if io.kind() == std::io::ErrorKind::UnexpectedEof)
+                || msg.contains("failed to fill whole buffer")
+                || msg.contains("unexpected end of file");
+            LoadError::Decode(if truncated {
+                format!("file is truncated ({msg})")
+            } else {
+                msg
+            })
+        }
     }
 }
 

@@ -118,6 +118,8 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         }
     });
     let stop = &STOP;
+    batch::silence_caught_panics();
+    let reused_before = batch::reused_reports();
     let mut write_error = None;
     let handed = batch::run(
         &inputs,
@@ -164,6 +166,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         return Err(e.context("writing the reports failed"));
     }
     let not_run = inputs.len() - handed;
+    writer.set_reused(batch::reused_reports() - reused_before);
     let summary = writer.finish(not_run)?;
     pictures.finish(&summary)?;
     if !args.quiet {
@@ -224,8 +227,13 @@ fn print_summary(
     } else {
         ""
     };
+    let reused = if summary.images_reused > 0 {
+        format!(" ({} reused from the earlier run)", summary.images_reused)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "Analysed {} image(s): {} ok, {} failed; {} hairs measured{mean}; {thin}{pooled_over}. \
+        "Analysed {} image(s){reused}: {} ok, {} failed; {} hairs measured{mean}; {thin}{pooled_over}. \
          Reports in {}/ (images.csv, hairs.csv{groups}, images/, summary.json{pictures}).",
         summary.images,
         summary.images_ok,

@@ -31,6 +31,9 @@ pub struct BatchSummary {
     pub images_failed: usize,
     /// Images listed but not analysed because the run was interrupted.
     pub images_not_run: usize,
+    /// Images whose report from an earlier run was reused (`--resume`), among `images`.
+    #[serde(default)]
+    pub images_reused: usize,
     pub hairs: usize,
     /// Unit of `pooled` and `histogram`: `um` when at least one ok image had a scale, `px`
     /// when none had.
@@ -123,6 +126,7 @@ pub struct ReportWriter {
     failed: Vec<FailedImage>,
     hair_count: usize,
     shard: Option<ShardInfo>,
+    reused: usize,
 }
 
 impl ReportWriter {
@@ -151,10 +155,17 @@ impl ReportWriter {
             failed: Vec::new(),
             hair_count: 0,
             shard: None,
+            reused: 0,
         };
         // Headers even when no image follows.
         w.images.write_record(csv_header::<ImageRow>())?;
         w.hairs.write_record(csv_header::<HairRow>())?;
+        // Put the headers on disk now, so a full or read-only folder fails before any work.
+        for csv in [&mut w.images, &mut w.hairs] {
+            csv.flush()
+                .and_then(|_| csv.get_ref().get_ref().as_file().sync_data())
+                .with_context(|| format!("cannot write in output folder {}", out.display()))?;
+        }
         Ok(w)
     }
 
@@ -173,10 +184,22 @@ impl ReportWriter {
     /// Adds one image's report: its JSON file now, its rows to the CSV files.
     pub fn add(&mut self, input: &Input, report: &ImageReport) -> Result<()> {
         let json = serde_json::to_vec(report)?;
-        write_atomic(&self.json_path(input), &json)?;
+        let path = self.json_path(input);
+        // A report reused by --resume is already there, byte for byte: leave it untouched.
+        if fs::read(&path).ok().as_deref() != Some(json.as_slice()) {
+            write_atomic(&path, &json)?;
+        }
         let mut row = report.row.clone();
-        row.image = neutralise_cell(&row.image);
-        row.error = neutralise_cell(&row.error);
+        for cell in [
+            &mut row.image,
+            &mut row.error,
+            &mut row.scale_file,
+            &mut row.subject,
+            &mut row.region,
+            &mut row.visit,
+        ] {
+            *cell = neutralise_cell(cell);
+        }
         self.images.serialize(&row)?;
         *self
             .scale_sources
@@ -208,6 +231,11 @@ impl ReportWriter {
         Ok(())
     }
 
+    /// Records how many of the added reports were reused from an earlier run.
+    pub fn set_reused(&mut self, n: usize) {
+        self.reused = n;
+    }
+
     /// Writes `summary.json` and moves the CSV files into place. `not_run` counts images
     /// skipped by an interruption.
     pub fn finish(self, not_run: usize) -> Result<BatchSummary> {
@@ -236,6 +264,7 @@ impl ReportWriter {
             images_ok: self.ok,
             images_failed: self.failed.len(),
             images_not_run: not_run,
+            images_reused: self.reused,
             hairs: self.hair_count,
             unit: unit.to_string(),
             pooled: WidthSummary::of(&widths, limits),
