@@ -8,6 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-30}"
 
+if [ "${FUZZ_REPLAY_ONLY:-0}" = 1 ]; then
+    echo "== FUZZ_REPLAY_ONLY=1: stable replay of the corpus with seeded mutations"
+    TRICHOMETER_FUZZ_ITERS="${FUZZ_ITERS:-5000}" cargo test --release --test fuzz_replay
+    echo "== fuzz passed"
+    exit 0
+fi
+
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== installing cargo-fuzz"
     cargo install cargo-fuzz --locked || true
