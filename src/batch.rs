@@ -348,7 +348,10 @@ fn analyze_file_inner(
                  pixels can take (raise it with --max-megapixels)",
                 meta.len()
             );
-            return (ImageReport::failed(&input.name, &why, settings, scale_source, ""), None);
+            return (
+                ImageReport::failed(&input.name, &why, settings, scale_source, ""),
+                None,
+            );
         }
     }
     let bytes = match load::read_file(&input.path) {
