@@ -22,16 +22,17 @@ const SUBSTRUCTURE_SHARE: f64 = 0.6;
 /// Band around a hair: half its width plus this many blur σ plus 1 px.
 const BAND_MARGIN_SIGMAS: f64 = 2.0;
 
-/// Mean absolute curvature (rad/px) of a polyline, from direction changes over
-/// `CURVATURE_SPAN_PX`; 0 for lines too short to tell.
+/// Typical absolute curvature (rad/px) of a polyline: the median over windows of
+/// `CURVATURE_SPAN_PX` of the direction change per px. A median, so the odd kink where a
+/// trace meets a crossing hair does not count, while a bubble rim (curved all along) does.
+/// 0 for lines too short to tell.
 pub fn mean_curvature(points: &[[f64; 2]]) -> f64 {
     let pts = resample(points, 1.0);
     let k = CURVATURE_SPAN_PX as usize;
     if pts.len() < 2 * k + 1 {
         return 0.0;
     }
-    let mut turn = 0.0;
-    let mut n = 0usize;
+    let mut turns = Vec::new();
     let mut i = k;
     while i + k < pts.len() {
         let a = (pts[i][1] - pts[i - k][1]).atan2(pts[i][0] - pts[i - k][0]);
@@ -43,11 +44,10 @@ pub fn mean_curvature(points: &[[f64; 2]]) -> f64 {
         while d < -std::f64::consts::PI {
             d += 2.0 * std::f64::consts::PI;
         }
-        turn += d.abs();
-        n += 1;
+        turns.push(d.abs() / CURVATURE_SPAN_PX);
         i += k;
     }
-    turn / (n as f64 * CURVATURE_SPAN_PX)
+    crate::stats::median(&turns)
 }
 
 fn resample(points: &[[f64; 2]], step: f64) -> Vec<[f64; 2]> {

@@ -34,7 +34,7 @@ const JOIN_FAR_GAP_PX: f32 = 40.0;
 const JOIN_FAR_MAX_ANGLE_DEG: f32 = 15.0;
 const JOIN_FAR_LATERAL_PX: f32 = 2.0;
 /// Largest ratio of detection scales between chains joined as one hair.
-const JOIN_MAX_SCALE_RATIO: f32 = 2.6;
+const JOIN_MAX_SCALE_RATIO: f32 = 1.6;
 
 /// A traced centreline before measurement.
 #[derive(Debug, Clone)]
