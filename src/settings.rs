@@ -7,7 +7,7 @@ pub const DEFAULT_THIN_UM: f64 = 30.0;
 /// Default terminal-hair limit (µm): healthy scalp means are 57–63 µm.
 pub const DEFAULT_TERMINAL_UM: f64 = 60.0;
 /// Default shortest centreline kept (px): shorter pieces are dots, scales and noise.
-pub const DEFAULT_MIN_LENGTH_PX: f64 = 20.0;
+pub const DEFAULT_MIN_LENGTH_PX: f64 = 40.0;
 /// Default widest hair searched for (px): 100 µm at 2.5 µm/px is 40 px; keep a margin.
 pub const DEFAULT_MAX_WIDTH_PX: f64 = 48.0;
 
