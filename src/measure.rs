@@ -30,6 +30,9 @@ const PROFILE_MIN_SNR: f32 = 3.0;
 const MAX_INNER_DIP_PX: f32 = 2.0;
 /// Hairs need at least this share of their profiles measurable.
 const MIN_VALID_SHARE: f32 = 0.3;
+/// Relative spread (robust SD / width) of the local widths above which a hair's width is
+/// flagged: real shafts vary by a few percent along a few millimetres.
+const MAX_RELATIVE_SPREAD: f64 = 0.2;
 /// Widths below this many blur σ cannot be told apart from contrast: flag them.
 pub const RESOLVABLE_WIDTH_SIGMAS: f64 = 2.5;
 /// Lines whose edges are this much softer than the blur and whose profile is as round as a
@@ -634,6 +637,13 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
             "narrower than {RESOLVABLE_WIDTH_SIGMAS}x the blur (sigma {sigma:.2} px): width uncertain"
         ));
         sd = sd.max(0.5 * sigma);
+    } else if sd > MAX_RELATIVE_SPREAD * width {
+        // Local widths disagree along the shaft: usually a touching neighbour or a
+        // crossing read as part of this hair.
+        flag = Some(format!(
+            "local widths vary by more than {:.0}% along the hair (touching or crossing hairs?): width uncertain",
+            100.0 * MAX_RELATIVE_SPREAD
+        ));
     }
     // Centreline through the measured centres, in path order.
     let centres: Vec<[f32; 2]> = raw.profiles.iter().map(|p| p.centre()).collect();
