@@ -83,31 +83,6 @@ pub fn analyze_luminance(
         })
         .flat_map(measure::split_at_gaps)
         .collect();
-    if std::env::var_os("TRICHOMETER_DEBUG").is_some() {
-        for r in &raws {
-            let seps: Vec<f64> = r.profiles.iter().map(|p| p.separation() as f64).collect();
-            let es: Vec<f64> = r.profiles.iter().map(|p| p.edge_sigma as f64).collect();
-            eprintln!(
-                "trace pol {} sigma {:.2} pts {} path {} profiles {}/{} sep {:.3} es {:.3}",
-                r.trace.polarity,
-                r.trace.sigma,
-                r.trace.points.len(),
-                r.path.len(),
-                r.profiles.len(),
-                r.attempted,
-                if seps.is_empty() {
-                    f64::NAN
-                } else {
-                    stats::median(&seps)
-                },
-                if es.is_empty() {
-                    f64::NAN
-                } else {
-                    stats::median(&es)
-                }
-            );
-        }
-    }
     let blur = match measure::estimate_blur(&raws) {
         Some(b) => b,
         None => {
@@ -123,20 +98,7 @@ pub fn analyze_luminance(
     let mut hairs: Vec<Hair> = raws
         .iter()
         .filter_map(|raw| {
-            let m = match measure::finish(raw, blur, settings.min_length_px) {
-                Ok(m) => m,
-                Err(why) => {
-                    if std::env::var_os("TRICHOMETER_DEBUG").is_some() && raw.path.len() > 30 {
-                        let mid = raw.path[raw.path.len() / 2];
-                        eprintln!(
-                            "rejected {why:?}: pol {} len {} at ({:.0},{:.0}) profiles {}/{} sigma {:.1}",
-                            raw.trace.polarity,
-                            raw.path.len(), mid[0], mid[1], raw.profiles.len(), raw.attempted, raw.trace.sigma
-                        );
-                    }
-                    return None;
-                }
-            };
+            let m = measure::finish(raw, blur, settings.min_length_px).ok()?;
             let mut points = m.points;
             // Deterministic direction: start at the upper (then left) end.
             let (a, b) = (points[0], points[points.len() - 1]);

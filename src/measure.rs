@@ -622,12 +622,6 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
         .iter()
         .map(|&s| sigma * table.width(s / sigma, tau))
         .collect();
-    if std::env::var_os("TRICHOMETER_DEBUG").is_some() {
-        eprintln!(
-            "finish: m {m:.3} sigma {sigma:.3} peak {contrast:.3} -> tau {tau:.3}, width {:.3}",
-            median(&widths)
-        );
-    }
     let width = median(&widths);
     let mut sd = robust_sd(&widths);
     let mut flag = None;
@@ -760,44 +754,6 @@ mod tests {
             assert!(peak > 0.3);
             if w >= 10.0 {
                 assert!((es - 1.0).abs() < 0.15, "edge sigma {es}");
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod cylinder_probe {
-    use super::*;
-
-    /// Blurred cylinder-absorption profile: 1 − exp(−k·2√(r²−x²)), normalised; σ = 1.
-    fn cyl(x: f64, r: f64, k: f64) -> f64 {
-        let mut s = 0.0;
-        let n = 2000;
-        let du = 2.0 * r / n as f64;
-        for i in 0..n {
-            let u = -r + (i as f64 + 0.5) * du;
-            let a = 1.0 - (-k * 2.0 * (r * r - u * u).max(0.0).sqrt()).exp();
-            s += a * (-(x - u).powi(2) / 2.0).exp() * du;
-        }
-        s / (2.0 * std::f64::consts::PI).sqrt()
-    }
-
-    #[test]
-    #[ignore]
-    fn print_cylinder_bias() {
-        for &k in &[0.05, 0.2, 1.0, 5.0] {
-            for &w in &[2.0f64, 3.0, 4.0, 6.0, 10.0, 20.0] {
-                let half = (w + 8.0) as f32;
-                let n = (2.0 * half / SAMPLE_STEP_PX).round() as usize + 1;
-                let q: Vec<f32> = (0..n)
-                    .map(|i| cyl((-half + i as f32 * SAMPLE_STEP_PX) as f64, w / 2.0, k) as f32)
-                    .collect();
-                let (l, r, _, es) = edges(&q, half, (0.5 * w + 2.0) as f32, 1e-6).unwrap();
-                let m = (r - l) as f64;
-                eprintln!(
-                    "k {k} w {w}: sep {m:.3} -> width {:.3}  (edge sigma {es:.2})",
-                    width_from_separation(m, 1.0)
-                );
             }
         }
     }

@@ -301,6 +301,18 @@ mod tests {
     }
 
     #[test]
+    fn opaque_rows_agree_with_the_analytic_blurred_bar() {
+        // τ = 20 absorbs all but e⁻²⁰ of the light: a bar, whose edge separation under
+        // blur has a closed form (crate::measure::bar_edge_separation).
+        let t = table();
+        for &w in &[2.5, 3.0, 5.0, 10.0, 20.0] {
+            let m = crate::measure::bar_edge_separation(w);
+            let back = t.width(m, 20.0);
+            assert!((back - w).abs() < 0.06, "w {w}: {back}");
+        }
+    }
+
+    #[test]
     fn table_inverts_model_features() {
         let t = table();
         // Wide hairs: the shape is read from the profile; the width within 0.05σ.
@@ -326,20 +338,5 @@ mod tests {
         let est_tau = t.depth(m, fill, 0.0, peak * (1.0 - (-8.0f64).exp()));
         assert!(est_tau > 5.0, "{est_tau}");
         assert!((t.width(m, est_tau) - 4.0).abs() < 0.05);
-    }
-}
-#[cfg(test)]
-mod probe {
-    #[test]
-    #[ignore]
-    fn print_table() {
-        for &w in &[2.0, 3.0, 5.0, 10.0, 20.0] {
-            let mut line = format!("w {w}:");
-            for &tau in &super::TAUS {
-                let (m, f) = super::model_features(w, tau).unwrap();
-                line += &format!(" [{tau}: m {m:.2} f {f:.3}]");
-            }
-            eprintln!("{line}");
-        }
     }
 }

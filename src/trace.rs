@@ -476,28 +476,7 @@ fn join(pieces: Vec<Trace>) -> Vec<Trace> {
 pub fn trace(m: &RidgeMap) -> Vec<Trace> {
     let mask = centre_mask(m);
     let mut keep = hysteresis(m, &mask);
-    if std::env::var_os("TRICHOMETER_DEBUG").is_some() {
-        let strong = m.snr.iter().filter(|&&v| v >= SNR_HIGH).count();
-        let low = m.snr.iter().filter(|&&v| v >= SNR_LOW).count();
-        eprintln!(
-            "ridge: noise {:?}; snr>=high {strong}, >=low {low}, centre {}, kept {}",
-            m.noise,
-            mask.iter().filter(|&&v| v).count(),
-            keep.iter().filter(|&&v| v).count()
-        );
-    }
     thin(&mut keep);
-    if let Some(path) = std::env::var_os("TRICHOMETER_DEBUG_MASK") {
-        let (h, w) = keep.dim();
-        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let (x, y) = (x as usize, y as usize);
-            let v = if keep[[y, x]] { 255 } else { 0 };
-            let c = if mask[[y, x]] { 90 } else { 0 };
-            let p = if m.polarity[[y, x]] > 0 { 1 } else { 0 };
-            image::Rgb([v, c + v * p, (m.snr[[y, x]] * 8.0).min(255.0) as u8])
-        });
-        let _ = img.save(path);
-    }
     let pieces: Vec<Trace> = chains(&keep)
         .into_iter()
         .filter(|c| c.len() >= MIN_CHAIN_PX)
