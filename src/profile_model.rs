@@ -76,7 +76,7 @@ pub fn fill_ratio(q: &[f32], half: f32, step: f32, left: f32, right: f32, margin
 pub struct ShapeTable {
     /// Widths (σ units), increasing.
     pub widths: Vec<f64>,
-    /// Per τ in [`TAUS`]: measured edge separation (σ units) per width, made non-decreasing.
+    /// Per τ in `TAUS`: measured edge separation (σ units) per width, made non-decreasing.
     pub separation: Vec<Vec<f64>>,
     /// Per τ: fill ratio per width.
     pub fill: Vec<Vec<f64>>,
