@@ -456,17 +456,26 @@ fn noise_level(resp: &Array2<f32>) -> f32 {
     (1.4826 * med).max(1e-5)
 }
 
+/// The four pixels around (x, y), clamped to an h×w grid, and the fractional offsets:
+/// (x0, y0, x1, y1, tx, ty).
+fn bilinear_cell(h: usize, w: usize, x: f32, y: f32) -> (usize, usize, usize, usize, f32, f32) {
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x as usize, y as usize);
+    (
+        x0,
+        y0,
+        (x0 + 1).min(w - 1),
+        (y0 + 1).min(h - 1),
+        x - x0 as f32,
+        y - y0 as f32,
+    )
+}
+
 /// Bilinear sample with clamped coordinates.
 pub fn bilinear(a: &Array2<f32>, x: f32, y: f32) -> f32 {
     let (h, w) = a.dim();
-    let x = x.clamp(0.0, (w - 1) as f32);
-    let y = y.clamp(0.0, (h - 1) as f32);
-    let x0 = x as usize;
-    let y0 = y as usize;
-    let x1 = (x0 + 1).min(w - 1);
-    let y1 = (y0 + 1).min(h - 1);
-    let tx = x - x0 as f32;
-    let ty = y - y0 as f32;
+    let (x0, y0, x1, y1, tx, ty) = bilinear_cell(h, w, x, y);
     (1.0 - ty) * ((1.0 - tx) * a[[y0, x0]] + tx * a[[y0, x1]])
         + ty * ((1.0 - tx) * a[[y1, x0]] + tx * a[[y1, x1]])
 }
@@ -475,14 +484,7 @@ pub fn bilinear(a: &Array2<f32>, x: f32, y: f32) -> f32 {
 /// (a level pixel is `f` full pixels: first derivatives / f, second / f²).
 fn derivs_bilinear(b: &Array2<f32>, u: f32, v: f32, f: f32) -> Derivs {
     let (h, w) = b.dim();
-    let u = u.clamp(0.0, (w - 1) as f32);
-    let v = v.clamp(0.0, (h - 1) as f32);
-    let x0 = u as usize;
-    let y0 = v as usize;
-    let x1 = (x0 + 1).min(w - 1);
-    let y1 = (y0 + 1).min(h - 1);
-    let tx = u - x0 as f32;
-    let ty = v - y0 as f32;
+    let (x0, y0, x1, y1, tx, ty) = bilinear_cell(h, w, u, v);
     let d00 = derivs_at(b, x0, y0);
     let d10 = derivs_at(b, x1, y0);
     let d01 = derivs_at(b, x0, y1);
