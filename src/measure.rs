@@ -1,11 +1,13 @@
 //! Stage 4: sub-pixel width along the shaft. At points every `PROFILE_SPACING_PX` along a
 //! traced centreline, the linear-light contrast is sampled across the hair along the local
-//! normal; the hair's two edges are found from outside-in (so a lighter medulla or a
-//! highlight stripe inside the shaft is not taken for an edge) and refined to the steepest
-//! slope; the edge separation is then corrected for the image's blur with the exact
-//! relation for a blurred bar ([`bar_edge_separation`]). The blur itself is estimated from
-//! the edges of wide hairs in the same image.
+//! normal; the hair's two edges are found walking out from the centre (short inner dips
+//! such as a lighter medulla or a highlight stripe are crossed) and refined to the
+//! steepest slope; the edge separation is then turned into a width under the image's blur
+//! and the shaft's optical depth with [`crate::profile_model`]. The blur itself is
+//! estimated from the edges of wide hairs in the same image. [`bar_edge_separation`] is
+//! the closed form for an opaque bar, the reference the model table is tested against.
 
+#[cfg(test)]
 use std::sync::OnceLock;
 
 use ndarray::Array2;
@@ -502,10 +504,13 @@ const BLUR_MIN_PROFILES_PER_HAIR: usize = 8;
 const BLUR_MIN_HAIRS: usize = 1;
 
 /// Table of edge separation (in σ units) of a Gaussian-blurred bar, indexed by bar width
-/// in σ units at `TABLE_STEP` spacing.
+/// in σ units at `TABLE_STEP` spacing (test reference only).
+#[cfg(test)]
 const TABLE_STEP: f64 = 0.01;
+#[cfg(test)]
 const TABLE_MAX: f64 = 12.0;
 
+#[cfg(test)]
 fn separation_table() -> &'static Vec<f64> {
     static TABLE: OnceLock<Vec<f64>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -539,8 +544,9 @@ pub fn bar_edge_separation(w: f64) -> f64 {
     2.0 * 0.5 * (lo + hi)
 }
 
-/// Inverts [`bar_edge_separation`]: the bar width (px) whose blurred edges are `m` px
+/// Test reference. Inverts [`bar_edge_separation`]: the bar width (px) whose blurred edges are `m` px
 /// apart under blur `sigma` px. Separations at or below 2σ map to 0.
+#[cfg(test)]
 pub fn width_from_separation(m: f64, sigma: f64) -> f64 {
     if sigma <= 0.0 {
         return m;
