@@ -22,9 +22,12 @@ fn main() {
             }
         }
     }
-    for h in &rep.hairs {
+    // Neighbouring ids get different colours so fragments of one hair stand out;
+    // flagged hairs are yellow.
+    const PALETTE: [[u8; 3]; 4] = [[255, 0, 0], [0, 200, 0], [255, 0, 255], [255, 140, 0]];
+    for (i, h) in rep.hairs.iter().enumerate() {
         let c = if h.row.flag.is_empty() {
-            [255, 0, 0]
+            PALETTE[i % PALETTE.len()]
         } else {
             [255, 255, 0]
         };

@@ -8,6 +8,11 @@
 //! response would favour the smallest scale). Subtracting |λt| suppresses blobs
 //! (follicular openings, dots, glare), whose two eigenvalues are equal.
 //!
+//! Scale selection: each pixel keeps the scale whose response stands out most from that
+//! scale's own noise (response ÷ robust noise level), not the largest response. Skin
+//! texture is strongest at coarse scales, so by raw response a faint 2 px vellus hair
+//! lost to the mottling around it; by significance it is found at its own fine scale.
+//!
 //! Large scales are computed on a 2×-decimated pyramid, so each scale costs about the
 //! same as the finest one divided by 4 per level.
 
@@ -37,11 +42,12 @@ const LEVEL_SIGMA_MIN: f32 = 1.6;
 pub struct RidgeMap {
     /// Relative contrast of the flat-fielded image: (I − skin) / skin, linear light.
     pub contrast: Array2<f32>,
-    /// Best scale-normalised line response over scales (contrast units, ≥ 0).
+    /// Scale-normalised line response at the most significant scale (contrast units, ≥ 0).
     pub strength: Array2<f32>,
     /// `strength` divided by the robust noise level of the response at that scale.
     pub snr: Array2<f32>,
-    /// Index into `scales` of the best scale; meaningless where strength is 0.
+    /// Index into `scales` of the most significant scale (highest `snr`); meaningless
+    /// where strength is 0.
     pub scale: Array2<u8>,
     /// +1 for a dark line (valley), −1 for a light line (ridge), 0 for none.
     pub polarity: Array2<i8>,
@@ -353,7 +359,7 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         // margin covers interpolation between level pixels.
         let floor = UPDATE_MARGIN * (crate::trace::SNR_LOW * ns).max(crate::trace::STRENGTH_MIN);
         let mut update = |x: usize, y: usize, r: f32, derivs: &dyn Fn() -> Derivs| {
-            if r.abs() < floor || r.abs() <= strength[[y, x]] {
+            if r.abs() < floor || r.abs() / ns <= snr[[y, x]] {
                 return;
             }
             let dv = derivs();
@@ -446,6 +452,10 @@ fn response_map(b: &Array2<f32>, norm: f32) -> Array2<f32> {
     out
 }
 
+/// Least noise level of a response (≈ 0.4% contrast): scales compete by response-to-noise,
+/// and a noise-free image must fall back to comparing responses.
+const NOISE_FLOOR: f32 = 0.002;
+
 /// Robust noise level of a response map: 1.4826 × median |r| over a subsample
 /// (most pixels are skin, so this is the texture-plus-noise level), floored to avoid 0.
 fn noise_level(resp: &Array2<f32>) -> f32 {
@@ -453,7 +463,7 @@ fn noise_level(resp: &Array2<f32>) -> f32 {
     let step = (s.len() / 200_000).max(1);
     let v: Vec<f64> = s.iter().step_by(step).map(|r| r.abs() as f64).collect();
     let med = quantile(&v, 0.5) as f32;
-    (1.4826 * med).max(1e-5)
+    (1.4826 * med).max(NOISE_FLOOR)
 }
 
 /// The four pixels around (x, y), clamped to an h×w grid, and the fractional offsets:

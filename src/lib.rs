@@ -17,6 +17,7 @@ pub mod enhance;
 pub mod trace;
 pub mod profile_model;
 pub mod measure;
+pub mod link;
 pub mod reject;
 pub mod report;
 pub mod batch;
@@ -95,21 +96,34 @@ pub fn analyze_luminance(
             measure::DEFAULT_BLUR_SIGMA
         }
     };
-    let mut hairs: Vec<Hair> = raws
+    // Every measurable piece, whatever its length: short pieces of one hair are joined
+    // into the whole hair before the length limit applies.
+    let pieces: Vec<link::Piece> = raws
         .iter()
         .filter_map(|raw| {
-            let m = measure::finish(raw, blur, settings.min_length_px).ok()?;
+            Some(link::Piece {
+                m: measure::finish(raw, blur, 0.0).ok()?,
+                polarity: raw.trace.polarity,
+            })
+        })
+        .collect();
+    let pieces = link::link(link::deduplicate(pieces), blur, &ridge.contrast);
+    let mut hairs: Vec<Hair> = pieces
+        .into_iter()
+        .filter(|p| p.m.length_px >= settings.min_length_px)
+        .map(|p| {
+            let m = p.m;
             let mut points = m.points;
             // Deterministic direction: start at the upper (then left) end.
             let (a, b) = (points[0], points[points.len() - 1]);
             if (b[1], b[0]) < (a[1], a[0]) {
                 points.reverse();
             }
-            Some(Hair {
+            Hair {
                 width_px: m.width_px,
                 width_sd_px: m.width_sd_px,
                 length_px: m.length_px,
-                polarity: if raw.trace.polarity > 0 {
+                polarity: if p.polarity > 0 {
                     Polarity::Dark
                 } else {
                     Polarity::Light
@@ -118,7 +132,7 @@ pub fn analyze_luminance(
                 profiles: m.profiles,
                 flag: m.flag,
                 points,
-            })
+            }
         })
         .collect();
     // Lines that bend like bubble rims or scales, and lines that are parts of wider hairs.

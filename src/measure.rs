@@ -565,11 +565,62 @@ pub fn width_from_separation(m: f64, sigma: f64) -> f64 {
     ((i - 1) as f64 + frac) * TABLE_STEP * sigma
 }
 
+/// A hair's spread of local widths and its flag, from its central width, the robust SD
+/// of its local widths and the blur σ (px): hairs narrower than the blur resolves get a
+/// spread of at least half the blur and a flag; so do hairs whose local widths disagree.
+pub fn width_spread_and_flag(width: f64, sd: f64, sigma: f64) -> (f64, Option<String>) {
+    if width < RESOLVABLE_WIDTH_SIGMAS * sigma {
+        // The profile is dominated by the blur: width and darkness cannot be separated.
+        (
+            sd.max(0.5 * sigma),
+            Some(format!(
+                "narrower than {RESOLVABLE_WIDTH_SIGMAS}x the blur (sigma {sigma:.2} px): width uncertain"
+            )),
+        )
+    } else if sd > MAX_RELATIVE_SPREAD * width {
+        // Local widths disagree along the shaft: usually a touching neighbour or a
+        // crossing read as part of this hair.
+        (
+            sd,
+            Some(format!(
+                "local widths vary by more than {:.0}% along the hair (touching or crossing hairs?): width uncertain",
+                100.0 * MAX_RELATIVE_SPREAD
+            )),
+        )
+    } else {
+        (sd, None)
+    }
+}
+
+/// Measured centres between the end and this many before it give an end's direction.
+const END_DIRECTION_CENTRES: usize = 5;
+
+/// The point where the centreline `line` (ending at its last point) continued straight
+/// reaches the traced end `end`: `end` projected on the line's end direction; `None`
+/// when that is not beyond the last point.
+fn extend_end(line: &[[f32; 2]], end: [f32; 2]) -> Option<[f32; 2]> {
+    let n = line.len();
+    if n < 2 {
+        return Some(end);
+    }
+    let (tip, from) = (line[n - 1], line[n - 1 - END_DIRECTION_CENTRES.min(n - 1)]);
+    let d = [tip[0] - from[0], tip[1] - from[1]];
+    let l = (d[0] * d[0] + d[1] * d[1]).sqrt();
+    if l < 1e-6 {
+        return None;
+    }
+    let u = [d[0] / l, d[1] / l];
+    let t = (end[0] - tip[0]) * u[0] + (end[1] - tip[1]) * u[1];
+    (t > 0.0).then(|| [tip[0] + t * u[0], tip[1] + t * u[1]])
+}
+
 /// Per-hair figures after blur correction.
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub width_px: f64,
     pub width_sd_px: f64,
+    /// The local widths (px) along the hair, in path order.
+    pub local_widths: Vec<f64>,
     pub contrast: f64,
     pub points: Vec<[f64; 2]>,
     pub length_px: f64,
@@ -629,28 +680,21 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
         .map(|&s| sigma * table.width(s / sigma, tau))
         .collect();
     let width = median(&widths);
-    let mut sd = robust_sd(&widths);
-    let mut flag = None;
-    if width < RESOLVABLE_WIDTH_SIGMAS * sigma {
-        // The profile is dominated by the blur: width and darkness cannot be separated.
-        flag = Some(format!(
-            "narrower than {RESOLVABLE_WIDTH_SIGMAS}x the blur (sigma {sigma:.2} px): width uncertain"
-        ));
-        sd = sd.max(0.5 * sigma);
-    } else if sd > MAX_RELATIVE_SPREAD * width {
-        // Local widths disagree along the shaft: usually a touching neighbour or a
-        // crossing read as part of this hair.
-        flag = Some(format!(
-            "local widths vary by more than {:.0}% along the hair (touching or crossing hairs?): width uncertain",
-            100.0 * MAX_RELATIVE_SPREAD
-        ));
-    }
+    let (sd, flag) = width_spread_and_flag(width, robust_sd(&widths), sigma);
     // Centreline through the measured centres, in path order.
     let centres: Vec<[f32; 2]> = raw.profiles.iter().map(|p| p.centre()).collect();
+    let inner = smooth(&centres, 1);
     let mut pts: Vec<[f32; 2]> = Vec::with_capacity(centres.len() + 2);
-    pts.push(raw.path[0]);
-    pts.extend(smooth(&centres, 1));
-    pts.push(*raw.path.last().unwrap());
+    // The traced path's ends reach up to a profile spacing beyond the measured centres;
+    // continue the centreline straight to there (a trace often hooks at its ends).
+    let rev: Vec<[f32; 2]> = inner.iter().rev().copied().collect();
+    if let Some(p) = extend_end(&rev, raw.path[0]) {
+        pts.push(p);
+    }
+    pts.extend(inner.iter().copied());
+    if let Some(p) = extend_end(&inner, *raw.path.last().unwrap()) {
+        pts.push(p);
+    }
     let length = crate::trace::polyline_length(&pts) as f64;
     if length < min_length_px {
         return Err(Rejection::TooShort);
@@ -658,6 +702,7 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
     Ok(Measured {
         width_px: width,
         width_sd_px: sd,
+        local_widths: widths,
         contrast,
         points: pts.iter().map(|p| [p[0] as f64, p[1] as f64]).collect(),
         length_px: length,

@@ -347,6 +347,12 @@ pub struct ImageScore {
     pub mean_um_error: Option<f64>,
     /// Median |width error| (px) over this image's matched hairs.
     pub median_abs_width_error_px: Option<f64>,
+    /// Report hairs that are extra pieces of a truth hair another piece already matches.
+    #[serde(default)]
+    pub fragment_hairs: Option<usize>,
+    /// Report hairs that match no truth hair (less than half their length on one).
+    #[serde(default)]
+    pub unmatched_hairs: Option<usize>,
 }
 
 /// Medians of absolute per-image errors over scored images.
@@ -1138,6 +1144,13 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
         mean_um_report: mean_r,
         mean_um_error: diff(mean_r, mean_t),
         median_abs_width_error_px: (!abs_px.is_empty()).then(|| median(&abs_px)),
+        fragment_hairs: Some({
+            let mut k: Vec<usize> = matches.iter().map(|m| m.0).collect();
+            k.sort_unstable();
+            k.dedup();
+            matches.len() - k.len()
+        }),
+        unmatched_hairs: Some(rep.hairs.len() - matches.len()),
     };
     ImageEval {
         score,
@@ -1437,6 +1450,19 @@ impl Validation {
                 pct(lp.precision),
                 lp.on_truth_length_px,
                 lp.report_length_px
+            );
+        }
+        let sum = |f: fn(&ImageScore) -> Option<usize>| -> Option<usize> {
+            self.per_image
+                .iter()
+                .filter(|s| s.status == "ok")
+                .map(f)
+                .sum::<Option<usize>>()
+        };
+        if let (Some(f), Some(u)) = (sum(|s| s.fragment_hairs), sum(|s| s.unmatched_hairs)) {
+            let _ = writeln!(
+                o,
+                "Report hairs beyond one per truth hair: {f} extra pieces of a matched truth hair, {u} on no truth hair"
             );
         }
         let _ = writeln!(o);

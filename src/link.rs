@@ -1,0 +1,535 @@
+//! Stage 5: measured pieces into whole hairs. A hair's ridge breaks where a wider hair
+//! crosses it (no profile can be measured inside the crossing), where it fades against
+//! the skin, or where tracing followed another branch; each break would otherwise count as
+//! one more hair and skew the count, the thin fraction and the cv. Pieces are joined end to
+//! end when they continue each other in position, direction and measured width. Pieces
+//! that retrace a hair already measured (the ridge of one of its edges, measured from the
+//! side, ends up on the same centre with the same width) are dropped first.
+
+use std::collections::HashMap;
+
+use ndarray::Array2;
+
+use crate::enhance::bilinear;
+use crate::measure::{width_spread_and_flag, Measured};
+use crate::stats::{median, robust_sd};
+
+/// One measured piece and its polarity (+1 dark, −1 light).
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub m: Measured,
+    pub polarity: i8,
+}
+
+/// Longest gap (px) bridged between two pieces: a terminal hair crossing at a shallow
+/// angle, plus the margins where the profiles are disturbed on either side.
+const LINK_MAX_GAP_PX: f64 = 60.0;
+/// Longer gaps, up to this (px), are bridged only where the image shows the hair along the
+/// bridge: a faint stretch between two measured pieces, or a run of crossings.
+const LINK_EVIDENCE_GAP_PX: f64 = 250.0;
+/// For those: tighter alignment, and this share of the bridge's points must look like
+/// the hair (centre darker, or lighter, than both sides by `BRIDGE_MIN_CONTRAST_SHARE` of
+/// the pieces' contrast).
+const LINK_EVIDENCE_MAX_ANGLE_DEG: f64 = 10.0;
+const LINK_EVIDENCE_LATERAL_SLOPE: f64 = 0.05;
+const BRIDGE_MIN_SHARE: f64 = 0.6;
+const BRIDGE_MIN_CONTRAST_SHARE: f64 = 0.3;
+/// Spacing of the bridge's test points (px).
+const BRIDGE_STEP_PX: f64 = 2.0;
+/// Largest turn (degrees) between the two ends' directions, and between each end and the
+/// bridge: measured centrelines are accurate to a fraction of a pixel over 10 px.
+const LINK_MAX_ANGLE_DEG: f64 = 20.0;
+/// Lateral offset allowed between an end's extended line and the other end: this much,
+/// plus `LINK_LATERAL_WIDTH_SHARE` of the hair's width (a centre pulled aside near a
+/// crossing stays inside the shaft; a touching neighbour's centre is a whole width away),
+/// plus `LINK_LATERAL_SLOPE` × gap (a hair's own curvature over the gap).
+const LINK_LATERAL_PX: f64 = 2.0;
+const LINK_LATERAL_WIDTH_SHARE: f64 = 0.35;
+/// Over gaps shorter than this (px) the ends may turn by up to `LINK_NEAR_MAX_ANGLE_DEG`:
+/// a centreline bends where a crossing hair pulls it.
+const LINK_NEAR_GAP_PX: f64 = 15.0;
+const LINK_NEAR_MAX_ANGLE_DEG: f64 = 30.0;
+/// Pieces may overlap end to end by up to this (px, plus half the width): one hair traced
+/// twice past a crossing. The overlap is trimmed when they are joined.
+const LINK_MAX_OVERLAP_PX: f64 = 12.0;
+const LINK_LATERAL_SLOPE: f64 = 0.1;
+/// Measured widths of joined pieces differ by at most this share of the wider, or
+/// `LINK_WIDTH_TOLERANCE_PX`, whichever is larger.
+const LINK_WIDTH_TOLERANCE: f64 = 0.3;
+const LINK_WIDTH_TOLERANCE_PX: f64 = 1.0;
+/// An end's direction is that of the chord between these distances (px) from its tip:
+/// far enough to average the centres' jitter, skipping the tip itself.
+const END_NEAR_PX: usize = 2;
+const END_FAR_PX: usize = 20;
+/// A piece whose points lie within this share of another's width (at least
+/// `DUPLICATE_MIN_PX`) of that other's centreline for `DUPLICATE_SHARE` of its length, with
+/// a similar width, is the same hair measured twice.
+const DUPLICATE_RADIUS_SHARE: f64 = 0.25;
+const DUPLICATE_MIN_PX: f64 = 1.5;
+const DUPLICATE_SHARE: f64 = 0.6;
+const DUPLICATE_WIDTH_TOLERANCE: f64 = 0.35;
+
+/// Points every ~1 px along a polyline.
+fn resample(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let f: Vec<[f32; 2]> = points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+    crate::measure::resample(&f, 1.0)
+        .into_iter()
+        .map(|p| [p[0] as f64, p[1] as f64])
+        .collect()
+}
+
+/// Spatial hash of the resampled points of many polylines.
+struct PointGrid {
+    cell: f64,
+    map: HashMap<(i64, i64), Vec<(usize, [f64; 2])>>,
+}
+
+impl PointGrid {
+    fn new(lines: &[Vec<[f64; 2]>], cell: f64) -> Self {
+        let mut map: HashMap<(i64, i64), Vec<(usize, [f64; 2])>> = HashMap::new();
+        for (i, l) in lines.iter().enumerate() {
+            for &p in l {
+                map.entry(Self::key(p, cell)).or_default().push((i, p));
+            }
+        }
+        PointGrid { cell, map }
+    }
+    fn key(p: [f64; 2], cell: f64) -> (i64, i64) {
+        ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64)
+    }
+    /// Smallest squared distance from `p` to a point of line `i` within one cell of it.
+    fn nearest2(&self, p: [f64; 2], i: usize) -> f64 {
+        let (cx, cy) = Self::key(p, self.cell);
+        let mut best = f64::INFINITY;
+        for gy in cy - 1..=cy + 1 {
+            for gx in cx - 1..=cx + 1 {
+                if let Some(v) = self.map.get(&(gx, gy)) {
+                    for &(j, q) in v {
+                        if j == i {
+                            best = best.min((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2));
+                        }
+                    }
+                }
+            }
+        }
+        best
+    }
+    /// Lines with a point within one cell of `p`.
+    fn lines_near(&self, p: [f64; 2], out: &mut Vec<usize>) {
+        let (cx, cy) = Self::key(p, self.cell);
+        for gy in cy - 1..=cy + 1 {
+            for gx in cx - 1..=cx + 1 {
+                if let Some(v) = self.map.get(&(gx, gy)) {
+                    out.extend(v.iter().map(|e| e.0));
+                }
+            }
+        }
+    }
+}
+
+fn widths_agree(a: f64, b: f64, share: f64) -> bool {
+    (a - b).abs() <= (share * a.max(b)).max(LINK_WIDTH_TOLERANCE_PX)
+}
+
+/// Drops pieces that retrace a longer piece of the same polarity and width.
+pub fn deduplicate(pieces: Vec<Piece>) -> Vec<Piece> {
+    let lines: Vec<Vec<[f64; 2]>> = pieces.iter().map(|p| resample(&p.m.points)).collect();
+    let max_w = pieces.iter().map(|p| p.m.width_px).fold(0.0, f64::max);
+    let cell = (DUPLICATE_RADIUS_SHARE * max_w)
+        .max(DUPLICATE_MIN_PX)
+        .max(2.0);
+    let grid = PointGrid::new(&lines, cell);
+    let mut order: Vec<usize> = (0..pieces.len()).collect();
+    // Longest first: a piece is compared with the longer ones still kept.
+    order.sort_by(|&a, &b| {
+        pieces[b]
+            .m
+            .length_px
+            .total_cmp(&pieces[a].m.length_px)
+            .then(a.cmp(&b))
+    });
+    let mut kept = vec![false; pieces.len()];
+    let mut near = Vec::new();
+    for &i in &order {
+        let pi = &pieces[i];
+        let mut on: HashMap<usize, usize> = HashMap::new();
+        for &p in &lines[i] {
+            near.clear();
+            grid.lines_near(p, &mut near);
+            near.sort_unstable();
+            near.dedup();
+            for &j in &near {
+                if j == i || !kept[j] || pieces[j].polarity != pi.polarity {
+                    continue;
+                }
+                let r = (DUPLICATE_RADIUS_SHARE * pieces[j].m.width_px).max(DUPLICATE_MIN_PX);
+                if grid.nearest2(p, j) <= r * r {
+                    *on.entry(j).or_default() += 1;
+                }
+            }
+        }
+        let duplicate = on.iter().any(|(&j, &n)| {
+            n as f64 >= DUPLICATE_SHARE * lines[i].len() as f64
+                && widths_agree(
+                    pi.m.width_px,
+                    pieces[j].m.width_px,
+                    DUPLICATE_WIDTH_TOLERANCE,
+                )
+        });
+        kept[i] = !duplicate;
+    }
+    pieces
+        .into_iter()
+        .zip(kept)
+        .filter_map(|(p, k)| k.then_some(p))
+        .collect()
+}
+
+/// An end of a piece: position and unit direction pointing out of the piece.
+#[derive(Clone, Copy)]
+struct End {
+    pos: [f64; 2],
+    dir: [f64; 2],
+}
+
+fn end_of(line: &[[f64; 2]], at_start: bool) -> End {
+    let n = line.len();
+    let far = END_FAR_PX.min(n - 1);
+    let near = END_NEAR_PX.min(far / 2);
+    let (tip, outer, inner) = if at_start {
+        (line[0], line[near], line[far])
+    } else {
+        (line[n - 1], line[n - 1 - near], line[n - 1 - far])
+    };
+    let d = [outer[0] - inner[0], outer[1] - inner[1]];
+    let l = (d[0] * d[0] + d[1] * d[1]).sqrt().max(1e-9);
+    End {
+        pos: tip,
+        dir: [d[0] / l, d[1] / l],
+    }
+}
+
+fn angle_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] * b[0] + a[1] * b[1])
+        .clamp(-1.0, 1.0)
+        .acos()
+        .to_degrees()
+}
+
+/// What `join_cost` needs to know about the two pieces and the image.
+struct JoinContext<'a> {
+    contrast: &'a Array2<f32>,
+    /// Hair sign: +1 for hairs brighter than skin in `contrast`, −1 for darker.
+    sign: f32,
+    wa: f64,
+    wb: f64,
+    /// The weaker piece's contrast (relative, sign removed).
+    piece_contrast: f64,
+}
+
+/// Cost of joining end `a` to end `b` (lower is better), or `None` when they do not
+/// continue each other.
+fn join_cost(a: End, b: End, ctx: &JoinContext) -> Option<f64> {
+    let (wa, wb) = (ctx.wa, ctx.wb);
+    let v = [b.pos[0] - a.pos[0], b.pos[1] - a.pos[1]];
+    let d = (v[0] * v[0] + v[1] * v[1]).sqrt();
+    if d > LINK_EVIDENCE_GAP_PX || !widths_agree(wa, wb, LINK_WIDTH_TOLERANCE) {
+        return None;
+    }
+    let far = d > LINK_MAX_GAP_PX;
+    let max_turn = if far {
+        LINK_EVIDENCE_MAX_ANGLE_DEG
+    } else if d < LINK_NEAR_GAP_PX {
+        LINK_NEAR_MAX_ANGLE_DEG
+    } else {
+        LINK_MAX_ANGLE_DEG
+    };
+    let turn = angle_deg(a.dir, [-b.dir[0], -b.dir[1]]);
+    if turn > max_turn {
+        return None;
+    }
+    // b lies ahead of a, or overlaps it end to end by a little (not beside it).
+    let ahead = v[0] * a.dir[0] + v[1] * a.dir[1];
+    let back = -(v[0] * b.dir[0] + v[1] * b.dir[1]);
+    let overlap = LINK_MAX_OVERLAP_PX + 0.5 * wa.max(wb);
+    if ahead < -overlap || back < -overlap {
+        return None;
+    }
+    let lateral_a = (v[0] * a.dir[1] - v[1] * a.dir[0]).abs();
+    let lateral_b = (v[0] * b.dir[1] - v[1] * b.dir[0]).abs();
+    let slope = if far {
+        LINK_EVIDENCE_LATERAL_SLOPE
+    } else {
+        LINK_LATERAL_SLOPE
+    };
+    let allowed = LINK_LATERAL_PX + LINK_LATERAL_WIDTH_SHARE * wa.max(wb) + slope * d.max(0.0);
+    if lateral_a.max(lateral_b) > allowed {
+        return None;
+    }
+    if far && bridge_support(a.pos, b.pos, 0.5 * (wa + wb), ctx) < BRIDGE_MIN_SHARE {
+        return None;
+    }
+    let width_gap = (wa - wb).abs() / wa.max(wb).max(1e-9);
+    Some(d / LINK_EVIDENCE_GAP_PX + turn / max_turn + width_gap / LINK_WIDTH_TOLERANCE)
+}
+
+/// Share of the points along the straight bridge from `p` to `q` where the image shows a
+/// hair of width `w` (px): its centre stands out from both sides, in the hair's sign, by
+/// at least `BRIDGE_MIN_CONTRAST_SHARE` of the pieces' contrast.
+fn bridge_support(p: [f64; 2], q: [f64; 2], w: f64, ctx: &JoinContext) -> f64 {
+    let v = [q[0] - p[0], q[1] - p[1]];
+    let d = (v[0] * v[0] + v[1] * v[1]).sqrt().max(1e-9);
+    let (t, n) = ([v[0] / d, v[1] / d], [-v[1] / d, v[0] / d]);
+    let steps = (d / BRIDGE_STEP_PX).floor() as usize;
+    if steps < 2 {
+        return 1.0;
+    }
+    let need = (BRIDGE_MIN_CONTRAST_SHARE * ctx.piece_contrast) as f32;
+    let at = |c: [f64; 2], s: f64| {
+        bilinear(
+            ctx.contrast,
+            (c[0] + s * n[0]) as f32,
+            (c[1] + s * n[1]) as f32,
+        )
+    };
+    let side = 0.5 * w + 2.0;
+    let mut good = 0;
+    for k in 1..steps {
+        let s = k as f64 * BRIDGE_STEP_PX;
+        let c = [p[0] + s * t[0], p[1] + s * t[1]];
+        let centre = (at(c, -0.25 * w) + at(c, 0.0) + at(c, 0.25 * w)) / 3.0;
+        let (l, r) = (at(c, -side), at(c, side));
+        if ctx.sign * (centre - l) >= need && ctx.sign * (centre - r) >= need {
+            good += 1;
+        }
+    }
+    good as f64 / (steps - 1) as f64
+}
+
+fn find(parent: &mut [usize], i: usize) -> usize {
+    let mut r = i;
+    while parent[r] != r {
+        r = parent[r];
+    }
+    let mut c = i;
+    while parent[c] != r {
+        let next = parent[c];
+        parent[c] = r;
+        c = next;
+    }
+    r
+}
+
+/// Joins pieces that continue each other into whole hairs; `blur` (σ, px) sets the flags
+/// of the joined widths. Pieces that join nothing are returned as they are.
+pub fn link(pieces: Vec<Piece>, blur: f64, contrast: &Array2<f32>) -> Vec<Piece> {
+    let lines: Vec<Vec<[f64; 2]>> = pieces.iter().map(|p| resample(&p.m.points)).collect();
+    let ends: Vec<End> = lines
+        .iter()
+        .flat_map(|l| [end_of(l, true), end_of(l, false)])
+        .collect();
+    // Candidate pairs through a grid of end positions, one gap wide.
+    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+    for (e, end) in ends.iter().enumerate() {
+        grid.entry(PointGrid::key(end.pos, LINK_EVIDENCE_GAP_PX))
+            .or_default()
+            .push(e);
+    }
+    let mut cands: Vec<(f64, usize, usize)> = Vec::new();
+    for (e, a) in ends.iter().enumerate() {
+        let (cx, cy) = PointGrid::key(a.pos, LINK_EVIDENCE_GAP_PX);
+        for gy in cy - 1..=cy + 1 {
+            for gx in cx - 1..=cx + 1 {
+                for &f in grid.get(&(gx, gy)).map(|v| v.as_slice()).unwrap_or(&[]) {
+                    let (pa, pb) = (e / 2, f / 2);
+                    if f <= e || pa == pb || pieces[pa].polarity != pieces[pb].polarity {
+                        continue;
+                    }
+                    let ctx = JoinContext {
+                        contrast,
+                        sign: -(pieces[pa].polarity as f32),
+                        wa: pieces[pa].m.width_px,
+                        wb: pieces[pb].m.width_px,
+                        piece_contrast: pieces[pa].m.contrast.min(pieces[pb].m.contrast),
+                    };
+                    if let Some(c) = join_cost(*a, ends[f], &ctx) {
+                        cands.push((c, e, f));
+                    }
+                }
+            }
+        }
+    }
+    cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut link: Vec<Option<usize>> = vec![None; ends.len()];
+    let mut parent: Vec<usize> = (0..pieces.len()).collect();
+    for (_, e, f) in cands {
+        if link[e].is_some() || link[f].is_some() {
+            continue;
+        }
+        let (re, rf) = (find(&mut parent, e / 2), find(&mut parent, f / 2));
+        if re == rf {
+            continue; // would close a loop
+        }
+        parent[re] = rf;
+        link[e] = Some(f);
+        link[f] = Some(e);
+    }
+    // Walk each chain from a free end; pieces in a loop-free chain are each visited once.
+    let mut done = vec![false; pieces.len()];
+    let mut out = Vec::new();
+    for start in 0..ends.len() {
+        if done[start / 2] || link[start].is_some() {
+            continue;
+        }
+        let mut chain: Vec<(usize, bool)> = Vec::new(); // (piece, reversed)
+        let mut e = start;
+        loop {
+            let p = e / 2;
+            done[p] = true;
+            // Entering at the start end: forward; at the end end: reversed.
+            chain.push((p, e % 2 == 1));
+            let other = e ^ 1;
+            match link[other] {
+                Some(next) => e = next,
+                None => break,
+            }
+        }
+        out.push(merge(&pieces, &chain, blur));
+    }
+    out
+}
+
+/// One piece from a chain of pieces, each taken forward or reversed.
+fn merge(pieces: &[Piece], chain: &[(usize, bool)], blur: f64) -> Piece {
+    if chain.len() == 1 && !chain[0].1 {
+        return pieces[chain[0].0].clone();
+    }
+    let mut points = Vec::new();
+    let mut local = Vec::new();
+    let (mut contrast_sum, mut profiles) = (0.0, 0usize);
+    for &(p, reversed) in chain {
+        let m = &pieces[p].m;
+        let mut next: Vec<[f64; 2]> = m.points.clone();
+        let mut widths = m.local_widths.clone();
+        if reversed {
+            next.reverse();
+            widths.reverse();
+        }
+        // Points of this piece behind the joined line's end (an overlap) are dropped.
+        if points.len() >= 2 {
+            let end = end_of(&resample(&points), false);
+            let skip = next
+                .iter()
+                .take_while(|q| {
+                    (q[0] - end.pos[0]) * end.dir[0] + (q[1] - end.pos[1]) * end.dir[1] <= 0.0
+                })
+                .count()
+                .min(next.len() - 1);
+            next.drain(..skip);
+        }
+        points.extend(next);
+        local.extend(widths);
+        contrast_sum += m.contrast * m.profiles as f64;
+        profiles += m.profiles;
+    }
+    let width = median(&local);
+    let (sd, flag) = width_spread_and_flag(width, robust_sd(&local), blur);
+    let length = points
+        .windows(2)
+        .map(|w| ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt())
+        .sum();
+    Piece {
+        m: Measured {
+            width_px: width,
+            width_sd_px: sd,
+            local_widths: local,
+            contrast: contrast_sum / profiles.max(1) as f64,
+            points,
+            length_px: length,
+            profiles,
+            flag,
+        },
+        polarity: pieces[chain[0].0].polarity,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(from: [f64; 2], to: [f64; 2], width: f64) -> Piece {
+        let n = 20;
+        let points: Vec<[f64; 2]> = (0..=n)
+            .map(|i| {
+                let t = i as f64 / n as f64;
+                [
+                    from[0] + t * (to[0] - from[0]),
+                    from[1] + t * (to[1] - from[1]),
+                ]
+            })
+            .collect();
+        let length = ((to[0] - from[0]).powi(2) + (to[1] - from[1]).powi(2)).sqrt();
+        Piece {
+            m: Measured {
+                width_px: width,
+                width_sd_px: 0.1,
+                local_widths: vec![width; n / 2],
+                contrast: 0.3,
+                points,
+                length_px: length,
+                profiles: n / 2,
+                flag: None,
+            },
+            polarity: 1,
+        }
+    }
+
+    #[test]
+    fn pieces_across_a_crossing_become_one_hair_and_neighbours_stay_apart() {
+        let pieces = vec![
+            // One hair of width 4 broken by a 30 px crossing, the second piece reversed.
+            piece([0.0, 100.0], [80.0, 102.0], 4.0),
+            piece([190.0, 104.5], [110.0, 102.8], 4.2),
+            // A parallel hair 12 px away: must not be joined to either.
+            piece([0.0, 112.0], [80.0, 114.0], 4.0),
+            // A hair continuing the first one's line but three times as wide.
+            piece([200.0, 105.0], [260.0, 106.0], 12.0),
+            // A hair leaving the end of the first at 40 degrees.
+            piece([82.0, 100.0], [140.0, 50.0], 4.0),
+        ];
+        let out = link(pieces, 1.0, &Array2::zeros((300, 300)));
+        assert_eq!(
+            out.len(),
+            4,
+            "{:?}",
+            out.iter().map(|p| p.m.length_px).collect::<Vec<_>>()
+        );
+        let joined = out
+            .iter()
+            .find(|p| p.m.length_px > 150.0)
+            .expect("joined hair");
+        assert_eq!(joined.m.profiles, 20);
+        assert!((joined.m.width_px - 4.1).abs() < 0.11);
+        // Ends at the two outer tips.
+        let (a, b) = (joined.m.points[0], *joined.m.points.last().unwrap());
+        let xs = [a[0].min(b[0]), a[0].max(b[0])];
+        assert_eq!(xs, [0.0, 190.0]);
+    }
+
+    #[test]
+    fn a_retraced_piece_is_dropped_but_a_touching_neighbour_is_kept() {
+        let pieces = vec![
+            piece([0.0, 100.0], [200.0, 100.0], 10.0),
+            // The same hair measured from its edge ridge: same centre, same width.
+            piece([30.0, 100.8], [150.0, 100.6], 9.6),
+            // A touching neighbour: centre 8 px away.
+            piece([0.0, 108.0], [200.0, 108.0], 6.0),
+            // A thin hair lying along the wide one's centre but much narrower (a
+            // highlight stripe is judged later, by `reject`).
+            piece([20.0, 100.0], [180.0, 100.0], 3.0),
+        ];
+        let out = deduplicate(pieces);
+        let widths: Vec<f64> = out.iter().map(|p| p.m.width_px).collect();
+        assert_eq!(widths, vec![10.0, 6.0, 3.0]);
+    }
+}
