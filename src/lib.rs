@@ -110,7 +110,14 @@ pub fn analyze_luminance(
     let pieces = link::link(link::deduplicate(pieces), blur, &ridge.contrast);
     let mut hairs: Vec<Hair> = pieces
         .into_iter()
-        .filter(|p| p.m.length_px >= settings.min_length_px)
+        .filter(|p| {
+            let min = if p.m.flag.is_some() {
+                UNCERTAIN_MIN_LENGTH_FACTOR * settings.min_length_px
+            } else {
+                settings.min_length_px
+            };
+            p.m.length_px >= min
+        })
         .map(|p| {
             let m = p.m;
             let mut points = m.points;
@@ -163,6 +170,11 @@ pub fn analyze_luminance(
         warnings,
     })
 }
+
+/// Lines whose width is flagged as uncertain must be this many times the shortest hair's
+/// length: short, unresolved lines are as often skin texture (furrow networks, the edges of
+/// scales) as hairs.
+const UNCERTAIN_MIN_LENGTH_FACTOR: f64 = 1.5;
 
 fn check_settings(s: &Settings) -> Result<(), AnalysisError> {
     if let Some(u) = s.um_per_px {

@@ -27,12 +27,12 @@ const LINK_MAX_GAP_PX: f64 = 60.0;
 /// Longer gaps, up to this (px), are bridged only where the image shows the hair along the
 /// bridge: a faint stretch between two measured pieces, or a run of crossings.
 const LINK_EVIDENCE_GAP_PX: f64 = 250.0;
-/// For those: tighter alignment, and this share of the bridge's points must look like
+/// For those: tighter alignment (each end within this angle of the chord, and of the
+/// other end's direction), and this share of the bridge's points must look like
 /// the hair (centre darker, or lighter, than both sides by `BRIDGE_MIN_CONTRAST_SHARE` of
 /// the pieces' contrast).
 const LINK_EVIDENCE_MAX_ANGLE_DEG: f64 = 10.0;
-const LINK_EVIDENCE_LATERAL_SLOPE: f64 = 0.05;
-const BRIDGE_MIN_SHARE: f64 = 0.6;
+const BRIDGE_MIN_SHARE: f64 = 0.5;
 const BRIDGE_MIN_CONTRAST_SHARE: f64 = 0.3;
 /// Spacing of the bridge's test points (px).
 const BRIDGE_STEP_PX: f64 = 2.0;
@@ -78,15 +78,18 @@ fn resample(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
         .collect()
 }
 
+/// Cells of a spatial hash: (line, point) pairs by cell.
+type Cells = HashMap<(i64, i64), Vec<(usize, [f64; 2])>>;
+
 /// Spatial hash of the resampled points of many polylines.
 struct PointGrid {
     cell: f64,
-    map: HashMap<(i64, i64), Vec<(usize, [f64; 2])>>,
+    map: Cells,
 }
 
 impl PointGrid {
     fn new(lines: &[Vec<[f64; 2]>], cell: f64) -> Self {
-        let mut map: HashMap<(i64, i64), Vec<(usize, [f64; 2])>> = HashMap::new();
+        let mut map: Cells = HashMap::new();
         for (i, l) in lines.iter().enumerate() {
             for &p in l {
                 map.entry(Self::key(p, cell)).or_default().push((i, p));
@@ -219,6 +222,8 @@ fn angle_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
 /// What `join_cost` needs to know about the two pieces and the image.
 struct JoinContext<'a> {
     contrast: &'a Array2<f32>,
+    /// Pixels inside some measured piece (crossings on a bridge).
+    covered: &'a Array2<bool>,
     /// Hair sign: +1 for hairs brighter than skin in `contrast`, −1 for darker.
     sign: f32,
     wa: f64,
@@ -257,53 +262,120 @@ fn join_cost(a: End, b: End, ctx: &JoinContext) -> Option<f64> {
     }
     let lateral_a = (v[0] * a.dir[1] - v[1] * a.dir[0]).abs();
     let lateral_b = (v[0] * b.dir[1] - v[1] * b.dir[0]).abs();
-    let slope = if far {
-        LINK_EVIDENCE_LATERAL_SLOPE
-    } else {
-        LINK_LATERAL_SLOPE
-    };
-    let allowed = LINK_LATERAL_PX + LINK_LATERAL_WIDTH_SHARE * wa.max(wb) + slope * d.max(0.0);
-    if lateral_a.max(lateral_b) > allowed {
+    let allowed = LINK_LATERAL_PX + LINK_LATERAL_WIDTH_SHARE * wa.max(wb);
+    if far {
+        // Long gaps: each end points along the chord, as on one gently curved hair.
+        let u = [v[0] / d, v[1] / d];
+        if angle_deg(a.dir, u) > LINK_EVIDENCE_MAX_ANGLE_DEG
+            || angle_deg(b.dir, [-u[0], -u[1]]) > LINK_EVIDENCE_MAX_ANGLE_DEG
+        {
+            return None;
+        }
+    } else if lateral_a.max(lateral_b) > allowed + LINK_LATERAL_SLOPE * d {
         return None;
     }
-    if far && bridge_support(a.pos, b.pos, 0.5 * (wa + wb), ctx) < BRIDGE_MIN_SHARE {
+    if far && bridge_support(a, b, 0.5 * (wa + wb), ctx) < BRIDGE_MIN_SHARE {
         return None;
     }
     let width_gap = (wa - wb).abs() / wa.max(wb).max(1e-9);
     Some(d / LINK_EVIDENCE_GAP_PX + turn / max_turn + width_gap / LINK_WIDTH_TOLERANCE)
 }
 
-/// Share of the points along the straight bridge from `p` to `q` where the image shows a
-/// hair of width `w` (px): its centre stands out from both sides, in the hair's sign, by
-/// at least `BRIDGE_MIN_CONTRAST_SHARE` of the pieces' contrast.
-fn bridge_support(p: [f64; 2], q: [f64; 2], w: f64, ctx: &JoinContext) -> f64 {
-    let v = [q[0] - p[0], q[1] - p[1]];
-    let d = (v[0] * v[0] + v[1] * v[1]).sqrt().max(1e-9);
-    let (t, n) = ([v[0] / d, v[1] / d], [-v[1] / d, v[0] / d]);
+/// Points every `BRIDGE_STEP_PX` (about) strictly between ends `a` and `b` on the cubic
+/// Hermite curve leaving `a` along its direction and arriving at `b` against its
+/// direction: a curved hair's gap is bridged along its curve, not its chord.
+fn hermite(a: End, b: End) -> Vec<([f64; 2], [f64; 2])> {
+    let v = [b.pos[0] - a.pos[0], b.pos[1] - a.pos[1]];
+    let d = (v[0] * v[0] + v[1] * v[1]).sqrt();
     let steps = (d / BRIDGE_STEP_PX).floor() as usize;
-    if steps < 2 {
-        return 1.0;
-    }
+    let (ta, tb) = ([d * a.dir[0], d * a.dir[1]], [-d * b.dir[0], -d * b.dir[1]]);
+    (1..steps.max(1))
+        .map(|k| {
+            let t = k as f64 / steps as f64;
+            let (t2, t3) = (t * t, t * t * t);
+            let (h00, h10, h01, h11) = (
+                2.0 * t3 - 3.0 * t2 + 1.0,
+                t3 - 2.0 * t2 + t,
+                -2.0 * t3 + 3.0 * t2,
+                t3 - t2,
+            );
+            let (d00, d10, d01, d11) = (
+                6.0 * t2 - 6.0 * t,
+                3.0 * t2 - 4.0 * t + 1.0,
+                -6.0 * t2 + 6.0 * t,
+                3.0 * t2 - 2.0 * t,
+            );
+            let p = [
+                h00 * a.pos[0] + h10 * ta[0] + h01 * b.pos[0] + h11 * tb[0],
+                h00 * a.pos[1] + h10 * ta[1] + h01 * b.pos[1] + h11 * tb[1],
+            ];
+            let g = [
+                d00 * a.pos[0] + d10 * ta[0] + d01 * b.pos[0] + d11 * tb[0],
+                d00 * a.pos[1] + d10 * ta[1] + d01 * b.pos[1] + d11 * tb[1],
+            ];
+            let l = (g[0] * g[0] + g[1] * g[1]).sqrt().max(1e-9);
+            (p, [-g[1] / l, g[0] / l])
+        })
+        .collect()
+}
+
+/// Share of the points along the bridge from end `a` to end `b` where the image shows a
+/// hair of width `w` (px): its centre stands out from both sides, in the hair's sign, by
+/// at least `BRIDGE_MIN_CONTRAST_SHARE` of the pieces' contrast. Points inside another
+/// measured hair (a crossing) do not count either way.
+fn bridge_support(a: End, b: End, w: f64, ctx: &JoinContext) -> f64 {
     let need = (BRIDGE_MIN_CONTRAST_SHARE * ctx.piece_contrast) as f32;
-    let at = |c: [f64; 2], s: f64| {
+    let at = |c: [f64; 2], n: [f64; 2], s: f64| {
         bilinear(
             ctx.contrast,
             (c[0] + s * n[0]) as f32,
             (c[1] + s * n[1]) as f32,
         )
     };
+    let (h, wd) = ctx.covered.dim();
     let side = 0.5 * w + 2.0;
-    let mut good = 0;
-    for k in 1..steps {
-        let s = k as f64 * BRIDGE_STEP_PX;
-        let c = [p[0] + s * t[0], p[1] + s * t[1]];
-        let centre = (at(c, -0.25 * w) + at(c, 0.0) + at(c, 0.25 * w)) / 3.0;
-        let (l, r) = (at(c, -side), at(c, side));
+    let (mut good, mut counted) = (0usize, 0usize);
+    for (c, n) in hermite(a, b) {
+        let (x, y) = (c[0].round(), c[1].round());
+        if x < 0.0 || y < 0.0 || x >= wd as f64 || y >= h as f64 {
+            continue;
+        }
+        if ctx.covered[[y as usize, x as usize]] {
+            continue;
+        }
+        counted += 1;
+        let centre = (at(c, n, -0.25 * w) + at(c, n, 0.0) + at(c, n, 0.25 * w)) / 3.0;
+        let (l, r) = (at(c, n, -side), at(c, n, side));
         if ctx.sign * (centre - l) >= need && ctx.sign * (centre - r) >= need {
             good += 1;
         }
     }
-    good as f64 / (steps - 1) as f64
+    if counted == 0 {
+        // Hidden all along under other hairs: the alignment has to decide.
+        return 1.0;
+    }
+    good as f64 / counted as f64
+}
+
+/// Pixels within half its width (plus 1 px) of some piece's centreline.
+fn coverage_map(pieces: &[Piece], lines: &[Vec<[f64; 2]>], size: (usize, usize)) -> Array2<bool> {
+    let (h, w) = size;
+    let mut m = Array2::from_elem((h, w), false);
+    for (p, line) in pieces.iter().zip(lines) {
+        let r = 0.5 * p.m.width_px + 1.0;
+        let ri = r.ceil() as i64;
+        for c in line {
+            let (cx, cy) = (c[0].round() as i64, c[1].round() as i64);
+            for y in (cy - ri).max(0)..=(cy + ri).min(h as i64 - 1) {
+                for x in (cx - ri).max(0)..=(cx + ri).min(w as i64 - 1) {
+                    if (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) <= r * r {
+                        m[[y as usize, x as usize]] = true;
+                    }
+                }
+            }
+        }
+    }
+    m
 }
 
 fn find(parent: &mut [usize], i: usize) -> usize {
@@ -328,6 +400,7 @@ pub fn link(pieces: Vec<Piece>, blur: f64, contrast: &Array2<f32>) -> Vec<Piece>
         .iter()
         .flat_map(|l| [end_of(l, true), end_of(l, false)])
         .collect();
+    let covered = coverage_map(&pieces, &lines, contrast.dim());
     // Candidate pairs through a grid of end positions, one gap wide.
     let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
     for (e, end) in ends.iter().enumerate() {
@@ -347,6 +420,7 @@ pub fn link(pieces: Vec<Piece>, blur: f64, contrast: &Array2<f32>) -> Vec<Piece>
                     }
                     let ctx = JoinContext {
                         contrast,
+                        covered: &covered,
                         sign: -(pieces[pa].polarity as f32),
                         wa: pieces[pa].m.width_px,
                         wb: pieces[pb].m.width_px,
@@ -426,6 +500,11 @@ fn merge(pieces: &[Piece], chain: &[(usize, bool)], blur: f64) -> Piece {
                 .count()
                 .min(next.len() - 1);
             next.drain(..skip);
+            // A gap is bridged along the curve the two ends describe.
+            if next.len() >= 2 {
+                let start = end_of(&resample(&next), true);
+                points.extend(hermite(end, start).into_iter().map(|(p, _)| p));
+            }
         }
         points.extend(next);
         local.extend(widths);

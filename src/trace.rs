@@ -472,11 +472,18 @@ fn join(pieces: Vec<Trace>) -> Vec<Trace> {
     out
 }
 
-/// Traces every hair-like centreline in a ridge map.
-pub fn trace(m: &RidgeMap) -> Vec<Trace> {
+/// The centreline pixels a ridge map's traces are cut from: centre pixels kept by
+/// hysteresis, thinned to one pixel.
+pub fn centreline_pixels(m: &RidgeMap) -> Array2<bool> {
     let mask = centre_mask(m);
     let mut keep = hysteresis(m, &mask);
     thin(&mut keep);
+    keep
+}
+
+/// Traces every hair-like centreline in a ridge map.
+pub fn trace(m: &RidgeMap) -> Vec<Trace> {
+    let keep = centreline_pixels(m);
     let pieces: Vec<Trace> = chains(&keep)
         .into_iter()
         .filter(|c| c.len() >= MIN_CHAIN_PX)
