@@ -11,7 +11,7 @@ use ndarray::Array2;
 use crate::enhance::RidgeMap;
 
 /// Response-to-noise ratio a chain needs somewhere to be a hair (hysteresis high).
-pub const SNR_HIGH: f32 = 3.0;
+pub const SNR_HIGH: f32 = 2.5;
 /// Response-to-noise ratio along which a chain may extend (hysteresis low).
 pub const SNR_LOW: f32 = 1.5;
 /// Smallest scale-normalised response (≈ 0.48 × contrast) for a hair: 2% contrast.
