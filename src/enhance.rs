@@ -18,8 +18,6 @@
 
 use ndarray::Array2;
 
-use crate::stats::quantile;
-
 /// Side of the blocks whose medians estimate the skin background (px); must be well above
 /// the widest hair so the median is skin, not hair.
 const BACKGROUND_BLOCK_MIN: usize = 32;
@@ -74,7 +72,7 @@ pub fn flatten(lum: &Array2<f32>, max_hair_width_px: f64) -> Array2<f32> {
     let s = first.as_slice().expect("standard layout");
     let step = (s.len() / 100_000).max(1);
     let sample: Vec<f64> = s.iter().step_by(step).map(|&v| v as f64).collect();
-    let sd = crate::stats::robust_sd(&sample).max(BACKGROUND_SD_FLOOR) as f32;
+    let sd = robust_sd(sample).max(BACKGROUND_SD_FLOOR) as f32;
     let keep = (-BACKGROUND_DARK_SIGMAS * sd, BACKGROUND_LIGHT_SIGMAS * sd);
     divide(lum, &block_medians(lum, block, Some((&first, keep))), block)
 }
@@ -100,62 +98,96 @@ fn block_medians(
     mask: Option<(&Array2<f32>, (f32, f32))>,
 ) -> Array2<f32> {
     let (h, w) = lum.dim();
+    let s = lum.as_slice().expect("standard layout");
+    let mask = mask.map(|(c, range)| (c.as_slice().expect("standard layout"), range));
     let gh = h.div_ceil(block);
     let gw = w.div_ceil(block);
     let mut grid = Array2::<f32>::zeros((gh, gw));
-    let mut buf = Vec::with_capacity(block * block);
-    let mut all = Vec::with_capacity(block * block);
+    let mut buf: Vec<i32> = Vec::with_capacity(block * block);
     for gy in 0..gh {
+        let ys = gy * block..((gy + 1) * block).min(h);
         for gx in 0..gw {
+            let xs = gx * block..((gx + 1) * block).min(w);
+            let total = ys.len() * xs.len();
             buf.clear();
-            all.clear();
-            for y in gy * block..((gy + 1) * block).min(h) {
-                for x in gx * block..((gx + 1) * block).min(w) {
-                    let v = lum[[y, x]];
-                    all.push(v);
-                    match mask {
-                        Some((c, (lo, hi))) if c[[y, x]] < lo || c[[y, x]] > hi => {}
-                        _ => buf.push(v),
+            for y in ys.clone() {
+                let row = &s[y * w..][xs.clone()];
+                match mask {
+                    Some((c, (lo, hi))) => {
+                        let crow = &c[y * w..][xs.clone()];
+                        buf.extend(
+                            row.iter()
+                                .zip(crow)
+                                .filter(|(_, &cv)| !(cv < lo || cv > hi))
+                                .map(|(&v, _)| total_order_key(v)),
+                        );
                     }
+                    None => buf.extend(row.iter().map(|&v| total_order_key(v))),
                 }
             }
-            let src = if buf.len() * BACKGROUND_MIN_KEPT >= all.len() {
-                &mut buf
-            } else {
-                &mut all
-            };
-            let mid = src.len() / 2;
-            let (_, m, _) = src.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
-            grid[[gy, gx]] = *m;
+            if buf.len() * BACKGROUND_MIN_KEPT < total {
+                // Too few kept: the median of the whole block.
+                buf.clear();
+                for y in ys.clone() {
+                    buf.extend(s[y * w..][xs.clone()].iter().map(|&v| total_order_key(v)));
+                }
+            }
+            let mid = buf.len() / 2;
+            let (_, &mut m, _) = buf.select_nth_unstable(mid);
+            grid[[gy, gx]] = from_total_order_key(m);
         }
     }
     median3(&grid)
+}
+
+/// An integer that orders like `f32::total_cmp` (the same transform it uses): integer
+/// comparisons make the block medians' selection faster.
+fn total_order_key(v: f32) -> i32 {
+    let b = v.to_bits() as i32;
+    b ^ (((b >> 31) as u32) >> 1) as i32
+}
+
+/// Inverse of `total_order_key`.
+fn from_total_order_key(k: i32) -> f32 {
+    f32::from_bits((k ^ (((k >> 31) as u32) >> 1) as i32) as u32)
+}
+
+/// Bilinear weights along one axis of a block grid, for pixel coordinate `i`: (index of
+/// the lower block centre, index of the upper one, weight of the upper one). Extrapolated
+/// linearly over the outer half blocks.
+fn grid_cell(i: usize, block: usize, n: usize) -> (usize, usize, f32) {
+    if n == 1 {
+        return (0, 0, 0.0);
+    }
+    let f = (i as f32 + 0.5) / block as f32 - 0.5;
+    let i0 = (f.max(0.0) as usize).min(n - 2);
+    (i0, i0 + 1, (f - i0 as f32).clamp(-0.5, n as f32))
 }
 
 /// Relative contrast of `lum` against the bilinear surface through a block grid.
 fn divide(lum: &Array2<f32>, grid: &Array2<f32>, block: usize) -> Array2<f32> {
     let (h, w) = lum.dim();
     let (gh, gw) = grid.dim();
-    let mut out = Array2::<f32>::zeros((h, w));
-    // Bilinear through block centres, extrapolated linearly over the outer half blocks.
-    let cell = |f: f32, n: usize| -> (usize, usize, f32) {
-        if n == 1 {
-            return (0, 0, 0.0);
-        }
-        let i0 = (f.max(0.0) as usize).min(n - 2);
-        (i0, i0 + 1, (f - i0 as f32).clamp(-0.5, n as f32))
-    };
-    for y in 0..h {
-        let (y0, y1, ty) = cell((y as f32 + 0.5) / block as f32 - 0.5, gh);
-        for x in 0..w {
-            let (x0, x1, tx) = cell((x as f32 + 0.5) / block as f32 - 0.5, gw);
-            let b = (1.0 - ty) * ((1.0 - tx) * grid[[y0, x0]] + tx * grid[[y0, x1]])
-                + ty * ((1.0 - tx) * grid[[y1, x0]] + tx * grid[[y1, x1]]);
-            let b = b.max(BACKGROUND_FLOOR);
-            out[[y, x]] = lum[[y, x]] / b - 1.0;
+    let s = lum.as_slice().expect("standard layout");
+    // Every grid row interpolated along x to all w columns (the x half of the bilinear
+    // surface), then each image row is a vectorisable mix of two of them.
+    let mut wide = vec![0f32; gh * w];
+    for (o, g) in wide.chunks_exact_mut(w).zip(grid.rows()) {
+        for (x, v) in o.iter_mut().enumerate() {
+            let (x0, x1, tx) = grid_cell(x, block, gw);
+            *v = (1.0 - tx) * g[x0] + tx * g[x1];
         }
     }
-    out
+    let mut out = vec![0f32; h * w];
+    for (y, (orow, lrow)) in out.chunks_exact_mut(w).zip(s.chunks_exact(w)).enumerate() {
+        let (y0, y1, ty) = grid_cell(y, block, gh);
+        let (a, b) = (&wide[y0 * w..][..w], &wide[y1 * w..][..w]);
+        for (((o, &l), &va), &vb) in orow.iter_mut().zip(lrow).zip(a).zip(b) {
+            let bg = (1.0 - ty) * va + ty * vb;
+            *o = l / bg.max(BACKGROUND_FLOOR) - 1.0;
+        }
+    }
+    Array2::from_shape_vec((h, w), out).expect("shape")
 }
 
 /// 3×3 median of a small grid (edges use the available neighbours).
@@ -182,6 +214,35 @@ fn median3(g: &Array2<f32>) -> Array2<f32> {
     out
 }
 
+/// Median as `stats::quantile(v, 0.5)` computes it (same order statistics, same
+/// interpolation between the middle two), by selection in O(n) instead of a full sort.
+fn median_select(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let pos = 0.5 * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let (_, a, upper) = v.select_nth_unstable_by(lo, |a, b| a.total_cmp(b));
+    let a = *a;
+    let b = if hi == lo {
+        a
+    } else {
+        // The next order statistic is the least of the upper part.
+        *upper
+            .iter()
+            .min_by(|a, b| a.total_cmp(b))
+            .expect("hi < len")
+    };
+    a + (b - a) * (pos - lo as f64)
+}
+
+/// `stats::robust_sd` (1.4826 × median absolute deviation), by selection.
+fn robust_sd(mut v: Vec<f64>) -> f64 {
+    let m = median_select(&mut v);
+    v.iter_mut().for_each(|x| *x = (*x - m).abs());
+    1.4826 * median_select(&mut v)
+}
+
 /// Normalised 1-D Gaussian kernel of standard deviation `sigma`, radius ⌈3σ⌉.
 pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
     let r = (3.0 * sigma).ceil().max(1.0) as i32;
@@ -193,63 +254,96 @@ pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
     k
 }
 
+/// Pixels summed together in registers by `weighted_sum` (8 SSE registers of 4 lanes:
+/// enough independent additions to hide their latency).
+const LANES: usize = 32;
+
+/// `out[x] = Σ_j k[j] · src(j)[x]`, each pixel summed in tap order from 0.0, so the result
+/// is bit-identical to a plain per-pixel loop; blocks of `LANES` pixels stay in registers.
+fn weighted_sum<'a>(k: &[f32], src: impl Fn(usize) -> &'a [f32], out: &mut [f32]) {
+    let w = out.len();
+    let mut x = 0;
+    while x + LANES <= w {
+        let mut acc = [0f32; LANES];
+        for (j, &kv) in k.iter().enumerate() {
+            for (a, &v) in acc.iter_mut().zip(&src(j)[x..x + LANES]) {
+                *a += kv * v;
+            }
+        }
+        out[x..x + LANES].copy_from_slice(&acc);
+        x += LANES;
+    }
+    for (x, o) in out.iter_mut().enumerate().skip(x) {
+        let mut acc = 0.0;
+        for (j, &kv) in k.iter().enumerate() {
+            acc += kv * src(j)[x];
+        }
+        *o = acc;
+    }
+}
+
 /// Separable Gaussian blur with edge pixels replicated. `sigma` in pixels.
 pub fn gaussian_blur(src: &Array2<f32>, sigma: f32) -> Array2<f32> {
     let (h, w) = src.dim();
     if sigma <= 0.0 || h == 0 || w == 0 {
         return src.clone();
     }
-    let k = gaussian_kernel(sigma);
-    let r = (k.len() / 2) as isize;
-    let s = src.as_slice().expect("standard layout");
-    // Horizontal pass, row by row, with a padded row buffer.
-    let mut tmp = vec![0f32; h * w];
-    let mut row = vec![0f32; w + 2 * r as usize];
-    for y in 0..h {
-        let line = &s[y * w..(y + 1) * w];
-        for (i, v) in row.iter_mut().enumerate() {
-            let x = (i as isize - r).clamp(0, w as isize - 1) as usize;
-            *v = line[x];
-        }
-        let out = &mut tmp[y * w..(y + 1) * w];
-        for (x, o) in out.iter_mut().enumerate() {
-            let mut acc = 0.0;
-            for (j, kv) in k.iter().enumerate() {
-                acc += kv * row[x + j];
-            }
-            *o = acc;
-        }
-    }
-    // Vertical pass, accumulating whole rows (cache friendly).
-    let mut out = vec![0f32; h * w];
-    for y in 0..h {
-        let o = &mut out[y * w..(y + 1) * w];
-        for (j, kv) in k.iter().enumerate() {
-            let yy = (y as isize + j as isize - r).clamp(0, h as isize - 1) as usize;
-            let src_row = &tmp[yy * w..(yy + 1) * w];
-            for (ov, sv) in o.iter_mut().zip(src_row) {
-                *ov += kv * sv;
-            }
-        }
-    }
+    let mut out = Vec::new();
+    blur_into(
+        src.as_slice().expect("standard layout"),
+        (h, w),
+        sigma,
+        &mut out,
+    );
     Array2::from_shape_vec((h, w), out).expect("shape")
+}
+
+/// `gaussian_blur` of a row-major h×w image (h, w ≥ 1, σ > 0) into `out`, reusing its
+/// allocation.
+fn blur_into(s: &[f32], (h, w): (usize, usize), sigma: f32, out: &mut Vec<f32>) {
+    let k = gaussian_kernel(sigma);
+    let n = k.len();
+    let r = n / 2;
+    // Horizontally blurred rows, the last n of them in a ring (row yy in slot yy % n): the
+    // vertical pass reads them from cache instead of from a whole intermediate image.
+    let mut ring = vec![0f32; n * w];
+    let mut padded = vec![0f32; w + 2 * r];
+    let mut next_row = 0;
+    out.resize(h * w, 0.0);
+    let mut slots = vec![0usize; n];
+    for (y, o) in out.chunks_exact_mut(w).enumerate() {
+        while next_row <= (y + r).min(h - 1) {
+            let line = &s[next_row * w..][..w];
+            padded[..r].fill(line[0]);
+            padded[r..r + w].copy_from_slice(line);
+            padded[r + w..].fill(line[w - 1]);
+            let dst = &mut ring[(next_row % n) * w..][..w];
+            weighted_sum(&k, |j| &padded[j..j + w], dst);
+            next_row += 1;
+        }
+        for (j, slot) in slots.iter_mut().enumerate() {
+            *slot = ((y + j).saturating_sub(r).min(h - 1) % n) * w;
+        }
+        weighted_sum(&k, |j| &ring[slots[j]..slots[j] + w], o);
+    }
 }
 
 /// Halves an image by 2×2 box averaging (odd edges replicate).
 fn downsample2(src: &Array2<f32>) -> Array2<f32> {
     let (h, w) = src.dim();
+    let s = src.as_slice().expect("standard layout");
     let (h2, w2) = (h.div_ceil(2).max(1), w.div_ceil(2).max(1));
-    let mut out = Array2::<f32>::zeros((h2, w2));
-    for y in 0..h2 {
-        let ya = (2 * y).min(h - 1);
-        let yb = (2 * y + 1).min(h - 1);
-        for x in 0..w2 {
-            let xa = (2 * x).min(w - 1);
+    let mut out = vec![0f32; h2 * w2];
+    for (y, orow) in out.chunks_exact_mut(w2).enumerate() {
+        let ra = &s[(2 * y).min(h - 1) * w..][..w];
+        let rb = &s[(2 * y + 1).min(h - 1) * w..][..w];
+        for (x, o) in orow.iter_mut().enumerate() {
+            let xa = 2 * x;
             let xb = (2 * x + 1).min(w - 1);
-            out[[y, x]] = 0.25 * (src[[ya, xa]] + src[[ya, xb]] + src[[yb, xa]] + src[[yb, xb]]);
+            *o = 0.25 * (ra[xa] + ra[xb] + rb[xa] + rb[xb]);
         }
     }
-    out
+    Array2::from_shape_vec((h2, w2), out).expect("shape")
 }
 
 /// Derivatives of a blurred image at one pixel: gradient and Hessian (per pixel units).
@@ -265,50 +359,82 @@ pub struct Derivs {
 /// Central finite-difference derivatives of `b` at (x, y), edges replicated.
 pub fn derivs_at(b: &Array2<f32>, x: usize, y: usize) -> Derivs {
     let (h, w) = b.dim();
+    derivs_in(b.as_slice().expect("standard layout"), h, w, x, y)
+}
+
+/// `derivs_at` on a row-major h×w slice.
+#[inline]
+fn derivs_in(b: &[f32], h: usize, w: usize, x: usize, y: usize) -> Derivs {
     let xm = x.saturating_sub(1);
     let xp = (x + 1).min(w - 1);
-    let ym = y.saturating_sub(1);
-    let yp = (y + 1).min(h - 1);
-    let c = b[[y, x]];
+    let (rm, r0, rp) = (
+        &b[y.saturating_sub(1) * w..][..w],
+        &b[y * w..][..w],
+        &b[(y + 1).min(h - 1) * w..][..w],
+    );
+    let c = r0[x];
     Derivs {
-        gx: 0.5 * (b[[y, xp]] - b[[y, xm]]),
-        gy: 0.5 * (b[[yp, x]] - b[[ym, x]]),
-        xx: b[[y, xp]] - 2.0 * c + b[[y, xm]],
-        yy: b[[yp, x]] - 2.0 * c + b[[ym, x]],
-        xy: 0.25 * (b[[yp, xp]] - b[[yp, xm]] - b[[ym, xp]] + b[[ym, xm]]),
+        gx: 0.5 * (r0[xp] - r0[xm]),
+        gy: 0.5 * (rp[x] - rm[x]),
+        xx: r0[xp] - 2.0 * c + r0[xm],
+        yy: rp[x] - 2.0 * c + rm[x],
+        xy: 0.25 * (rp[xp] - rp[xm] - rm[xp] + rm[xm]),
+    }
+}
+
+/// Hessian eigenvalues ordered (across the line, along it): |λn| ≥ |λt|.
+#[inline]
+fn eigenvalues(xx: f32, xy: f32, yy: f32) -> (f32, f32) {
+    let half_tr = 0.5 * (xx + yy);
+    let disc = (0.25 * (xx - yy) * (xx - yy) + xy * xy).sqrt();
+    let l1 = half_tr + disc;
+    let l2 = half_tr - disc;
+    if l1.abs() >= l2.abs() {
+        (l1, l2)
+    } else {
+        (l2, l1)
+    }
+}
+
+/// |λn| − |λt| (≥ 0), signed + for a valley (dark line), − for a ridge (light line).
+#[inline]
+fn signed_response(xx: f32, xy: f32, yy: f32) -> f32 {
+    let (ln, lt) = eigenvalues(xx, xy, yy);
+    let r = (ln.abs() - lt.abs()).max(0.0);
+    if ln >= 0.0 {
+        r
+    } else {
+        -r
     }
 }
 
 /// Line analysis of a Hessian: (signed response, unit normal). The response is
 /// |λn| − |λt| (≥ 0), signed + for a valley (dark line), − for a ridge (light line).
 pub fn line_response(d: &Derivs) -> (f32, [f32; 2]) {
-    let half_tr = 0.5 * (d.xx + d.yy);
-    let disc = (0.25 * (d.xx - d.yy) * (d.xx - d.yy) + d.xy * d.xy).sqrt();
-    let l1 = half_tr + disc;
-    let l2 = half_tr - disc;
-    let (ln, lt) = if l1.abs() >= l2.abs() {
-        (l1, l2)
-    } else {
-        (l2, l1)
-    };
+    (
+        signed_response(d.xx, d.xy, d.yy),
+        unit_normal(d.xx, d.xy, d.yy),
+    )
+}
+
+/// Unit eigenvector of the Hessian's across-line eigenvalue λn ((1, 0) when undefined).
+#[inline]
+fn unit_normal(xx: f32, xy: f32, yy: f32) -> [f32; 2] {
+    let (ln, _) = eigenvalues(xx, xy, yy);
     // Eigenvector of ln: (xy, ln − xx) or (ln − yy, xy), whichever is better conditioned.
-    let (ax, ay) = (d.xy, ln - d.xx);
-    let (bx, by) = (ln - d.yy, d.xy);
-    let (mut nx, mut ny) = if ax * ax + ay * ay >= bx * bx + by * by {
+    let (ax, ay) = (xy, ln - xx);
+    let (bx, by) = (ln - yy, xy);
+    let (nx, ny) = if ax * ax + ay * ay >= bx * bx + by * by {
         (ax, ay)
     } else {
         (bx, by)
     };
     let norm = (nx * nx + ny * ny).sqrt();
     if norm > 0.0 {
-        nx /= norm;
-        ny /= norm;
+        [nx / norm, ny / norm]
     } else {
-        nx = 1.0;
-        ny = 0.0;
+        [1.0, 0.0]
     }
-    let r = (ln.abs() - lt.abs()).max(0.0);
-    (if ln >= 0.0 { r } else { -r }, [nx, ny])
 }
 
 /// The scales (σ, px) searched for hairs up to `max_width_px` wide: σ = w/2 at the peak.
@@ -321,135 +447,388 @@ pub fn scales_for(max_width_px: f64) -> Vec<f32> {
     s
 }
 
+/// The most significant scale found so far at every pixel (row-major, full resolution).
+struct Best {
+    strength: Vec<f32>,
+    snr: Vec<f32>,
+    /// Scale index in the low byte, `TAG_TAKEN` once a scale was taken, `TAG_LIGHT` for a
+    /// light line: one u32 like the f32 maps, so the update loop vectorises.
+    tag: Vec<u32>,
+}
+
+const TAG_TAKEN: u32 = 1 << 8;
+const TAG_LIGHT: u32 = 1 << 9;
+
+impl Best {
+    /// Takes the responses `r` of scale `si` (noise `ns`) for the pixels from `start` on,
+    /// where they pass `floor` and are more significant than what the pixels have.
+    fn offer(&mut self, start: usize, r: &[f32], ns: f32, floor: f32, si: u8) {
+        let n = r.len();
+        let strength = &mut self.strength[start..start + n];
+        let snr = &mut self.snr[start..start + n];
+        let tag = &mut self.tag[start..start + n];
+        for (i, &r) in r.iter().enumerate() {
+            let a = r.abs();
+            let q = a / ns;
+            // `|`, not `||`, and a bit mask instead of `if`: which pixels pass is
+            // unpredictable, and a select would become a conditional store (no SIMD).
+            let take = !((a < floor) | (q <= snr[i]));
+            let m = (take as u32).wrapping_neg();
+            let blend = |new: u32, old: u32| (new & m) | (old & !m);
+            strength[i] = f32::from_bits(blend(a.to_bits(), strength[i].to_bits()));
+            snr[i] = f32::from_bits(blend(q.to_bits(), snr[i].to_bits()));
+            let t = si as u32 | TAG_TAKEN | if r >= 0.0 { 0 } else { TAG_LIGHT };
+            tag[i] = blend(t, tag[i]);
+        }
+    }
+
+    /// The scale index and polarity maps.
+    fn scale_and_polarity(&self) -> (Vec<u8>, Vec<i8>) {
+        let scale = self.tag.iter().map(|&t| t as u8).collect();
+        let polarity = self
+            .tag
+            .iter()
+            .map(|&t| match (t & TAG_TAKEN != 0, t & TAG_LIGHT != 0) {
+                (false, _) => 0,
+                (true, false) => 1,
+                (true, true) => -1,
+            })
+            .collect();
+        (scale, polarity)
+    }
+}
+
+/// Where scale σ is computed: the pyramid level (each halves the image) with σ still at
+/// least `LEVEL_SIGMA_MIN` level pixels, among levels at least 16 pixels on each side.
+fn level_for(sigma: f32, (mut h, mut w): (usize, usize)) -> usize {
+    let mut level = 0;
+    while sigma / (1 << (level + 1)) as f32 >= LEVEL_SIGMA_MIN && h >= 16 && w >= 16 {
+        level += 1;
+        (h, w) = (h.div_ceil(2).max(1), w.div_ceil(2).max(1));
+    }
+    level
+}
+
 /// Runs the flat-field and the multi-scale ridge filter on linear luminance.
+///
+/// Two passes over the scales: the first finds each pixel's most significant scale
+/// (strength, snr, scale, polarity); the second blurs again (cheap) and computes the
+/// normal and sub-pixel offset once per pixel, at its final scale only, instead of at
+/// every scale that improved it.
 pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
     let contrast = flatten(lum, max_width_px);
     let (h, w) = contrast.dim();
     let scales = scales_for(max_width_px);
-    let mut strength = Array2::<f32>::zeros((h, w));
-    let mut snr = Array2::<f32>::zeros((h, w));
-    let mut scale_idx = Array2::<u8>::zeros((h, w));
-    let mut polarity = Array2::<i8>::zeros((h, w));
-    let mut normal = Array2::<[f32; 2]>::from_elem((h, w), [1.0, 0.0]);
-    let mut offset = Array2::<f32>::zeros((h, w));
-    let mut noise = Vec::with_capacity(scales.len());
+    let levels: Vec<usize> = scales.iter().map(|&s| level_for(s, (h, w))).collect();
+    // pyramid[l] is the contrast image halved l times.
+    let mut pyramid = vec![contrast];
+    while pyramid.len() <= *levels.iter().max().expect("at least one scale") {
+        let next = downsample2(pyramid.last().expect("level 0"));
+        pyramid.push(next);
+    }
+    let level_sigma = |si: usize| scales[si] / (1 << levels[si]) as f32;
 
-    // Pyramid of the contrast image, built lazily.
-    let mut pyramid = vec![contrast.clone()];
-    for (si, &sigma) in scales.iter().enumerate() {
-        let mut level = 0usize;
-        while sigma / (1 << (level + 1)) as f32 >= LEVEL_SIGMA_MIN
-            && pyramid[level].dim().0 >= 16
-            && pyramid[level].dim().1 >= 16
-        {
-            level += 1;
-            if pyramid.len() <= level {
-                let next = downsample2(&pyramid[level - 1]);
-                pyramid.push(next);
-            }
-        }
-        let f = (1 << level) as f32;
-        let s_level = sigma / f;
-        let blurred = gaussian_blur(&pyramid[level], s_level);
+    let mut best = Best {
+        strength: vec![0.0; h * w],
+        snr: vec![0.0; h * w],
+        tag: vec![0; h * w],
+    };
+    let mut noise = Vec::with_capacity(scales.len());
+    let (mut blurred, mut resp) = (Vec::new(), Vec::new());
+    for (si, &level) in levels.iter().enumerate() {
+        let s_level = level_sigma(si);
+        let grid = &pyramid[level];
+        let (lh, lw) = grid.dim();
+        blur_into(
+            grid.as_slice().expect("standard layout"),
+            (lh, lw),
+            s_level,
+            &mut blurred,
+        );
         // Response on the level grid (scale-normalised, so comparable across levels).
-        let resp = response_map(&blurred, s_level * s_level);
+        response_map(&blurred, (lh, lw), s_level * s_level, &mut resp);
         let ns = noise_level(&resp);
         noise.push(ns);
         // Only pixels that can pass detection need the full-resolution update; the
         // margin covers interpolation between level pixels.
         let floor = UPDATE_MARGIN * (crate::trace::SNR_LOW * ns).max(crate::trace::STRENGTH_MIN);
-        let mut update = |x: usize, y: usize, r: f32, derivs: &dyn Fn() -> Derivs| {
-            if r.abs() < floor || r.abs() / ns <= snr[[y, x]] {
-                return;
-            }
-            let dv = derivs();
-            let (_, n) = line_response(&dv);
-            strength[[y, x]] = r.abs();
-            snr[[y, x]] = r.abs() / ns;
-            scale_idx[[y, x]] = si as u8;
-            polarity[[y, x]] = if r >= 0.0 { 1 } else { -1 };
-            normal[[y, x]] = n;
-            // Sub-pixel centre along the normal (Steger): t = −(g·n)/(nᵀHn).
-            let gn = dv.gx * n[0] + dv.gy * n[1];
-            let hnn = dv.xx * n[0] * n[0] + 2.0 * dv.xy * n[0] * n[1] + dv.yy * n[1] * n[1];
-            offset[[y, x]] = if hnn.abs() > 1e-12 {
-                -gn / hnn
-            } else {
-                f32::INFINITY
-            };
-        };
         if level == 0 {
-            let rs = resp.as_slice().expect("standard layout");
-            for (i, &r) in rs.iter().enumerate() {
-                let (y, x) = (i / w, i % w);
-                update(x, y, r, &|| derivs_at(&blurred, x, y));
-            }
+            best.offer(0, &resp, ns, floor, si as u8);
         } else {
-            let (lh, lw) = resp.dim();
-            let fi = 1usize << level;
-            for ly in 0..lh {
-                for lx in 0..lw {
-                    // A level pixel near one above the floor: its block may interpolate above it.
-                    let mut any = false;
-                    for yy in ly.saturating_sub(1)..(ly + 2).min(lh) {
-                        for xx in lx.saturating_sub(1)..(lx + 2).min(lw) {
-                            any |= resp[[yy, xx]].abs() >= floor;
-                        }
-                    }
-                    if !any {
-                        continue;
-                    }
-                    for y in ly * fi..((ly + 1) * fi).min(h) {
-                        let v = (y as f32 + 0.5) / f - 0.5;
-                        for x in lx * fi..((lx + 1) * fi).min(w) {
-                            let u = (x as f32 + 0.5) / f - 0.5;
-                            let r = bilinear(&resp, u, v);
-                            update(x, y, r, &|| derivs_bilinear(&blurred, u, v, f));
-                        }
-                    }
-                }
+            offer_level(
+                &mut best,
+                (h, w),
+                (&resp, (lh, lw), level),
+                ns,
+                floor,
+                si as u8,
+            );
+        }
+    }
+
+    // Second pass: normal and offset of every pixel that took a scale, at that scale.
+    let mut normal = vec![[1.0f32, 0.0]; h * w];
+    let mut offset = vec![0f32; h * w];
+    let (scale, polarity) = best.scale_and_polarity();
+    let by_scale = pixels_by_scale(&scale, &polarity, scales.len());
+    let mut batch = GeometryBatch::default();
+    let mut level_derivs = Vec::new();
+    for (si, &level) in levels.iter().enumerate() {
+        let pixels = &by_scale[si];
+        if pixels.is_empty() {
+            continue;
+        }
+        let grid = &pyramid[level];
+        let (lh, lw) = grid.dim();
+        blur_into(
+            grid.as_slice().expect("standard layout"),
+            (lh, lw),
+            level_sigma(si),
+            &mut blurred,
+        );
+        let f = (1 << level) as f32;
+        if level > 0 {
+            // Each level pixel's derivatives once (most are a corner of several pixels).
+            level_derivs.clear();
+            level_derivs.extend((0..lh * lw).map(|j| derivs_in(&blurred, lh, lw, j % lw, j / lw)));
+        }
+        let derivs = |i: usize| {
+            let (x, y) = (i % w, i / w);
+            if level == 0 {
+                return derivs_in(&blurred, h, w, x, y);
+            }
+            // Bilinear between the four level pixels around, converted to full-resolution
+            // units (a level pixel is f full pixels: first derivatives / f, second / f²).
+            let (x0, x1, tx) = axis_cell(lw, level_coord(x, f));
+            let (y0, y1, ty) = axis_cell(lh, level_coord(y, f));
+            let c =
+                [y0 * lw + x0, y0 * lw + x1, y1 * lw + x0, y1 * lw + x1].map(|j| level_derivs[j]);
+            let mix = |g: fn(&Derivs) -> f32| lerp2(g(&c[0]), g(&c[1]), g(&c[2]), g(&c[3]), tx, ty);
+            Derivs {
+                gx: mix(|d| d.gx) / f,
+                gy: mix(|d| d.gy) / f,
+                xx: mix(|d| d.xx) / (f * f),
+                xy: mix(|d| d.xy) / (f * f),
+                yy: mix(|d| d.yy) / (f * f),
+            }
+        };
+        for chunk in pixels.chunks(GEOMETRY_BATCH) {
+            for (k, &i) in chunk.iter().enumerate() {
+                batch.set(k, derivs(i as usize));
+            }
+            batch.solve(chunk.len());
+            for (k, &i) in chunk.iter().enumerate() {
+                normal[i as usize] = [batch.nx[k], batch.ny[k]];
+                offset[i as usize] = batch.offset[k];
             }
         }
     }
+
+    let shape = (h, w);
+    let contrast = pyramid.swap_remove(0);
     RidgeMap {
         contrast,
-        strength,
-        snr,
-        scale: scale_idx,
-        polarity,
-        normal,
-        offset,
+        strength: Array2::from_shape_vec(shape, best.strength).expect("shape"),
+        snr: Array2::from_shape_vec(shape, best.snr).expect("shape"),
+        scale: Array2::from_shape_vec(shape, scale).expect("shape"),
+        polarity: Array2::from_shape_vec(shape, polarity).expect("shape"),
+        normal: Array2::from_shape_vec(shape, normal).expect("shape"),
+        offset: Array2::from_shape_vec(shape, offset).expect("shape"),
         scales,
         noise,
     }
 }
 
-/// Scale-normalised signed line response of every pixel of a blurred image.
-fn response_map(b: &Array2<f32>, norm: f32) -> Array2<f32> {
-    let (h, w) = b.dim();
-    let mut out = Array2::<f32>::zeros((h, w));
-    let s = b.as_slice().expect("standard layout");
-    let o = out.as_slice_mut().expect("standard layout");
-    for y in 0..h {
-        let interior_row = y > 0 && y + 1 < h;
-        for x in 0..w {
-            let d = if interior_row && x > 0 && x + 1 < w {
-                let i = y * w + x;
-                let c = s[i];
-                Derivs {
-                    gx: 0.0,
-                    gy: 0.0,
-                    xx: s[i + 1] - 2.0 * c + s[i - 1],
-                    yy: s[i + w] - 2.0 * c + s[i - w],
-                    xy: 0.25 * (s[i + w + 1] - s[i + w - 1] - s[i - w + 1] + s[i - w - 1]),
-                }
-            } else {
-                derivs_at(b, x, y)
+/// Sub-pixel centre along the normal n (Steger): t = −(g·n)/(nᵀHn); infinite when the
+/// curvature across is ~0.
+#[inline]
+fn steger_offset(dv: &Derivs, n: [f32; 2]) -> f32 {
+    let gn = dv.gx * n[0] + dv.gy * n[1];
+    let hnn = dv.xx * n[0] * n[0] + 2.0 * dv.xy * n[0] * n[1] + dv.yy * n[1] * n[1];
+    if hnn.abs() > 1e-12 {
+        -gn / hnn
+    } else {
+        f32::INFINITY
+    }
+}
+
+/// Pixels whose normal and offset are computed together: gathering their derivatives
+/// is scalar, the arithmetic on whole arrays vectorises (and has no unpredictable branches).
+const GEOMETRY_BATCH: usize = 256;
+
+/// Derivatives of a batch of pixels (one array per component) and their normals and
+/// offsets.
+struct GeometryBatch {
+    d: [[f32; GEOMETRY_BATCH]; 5],
+    nx: [f32; GEOMETRY_BATCH],
+    ny: [f32; GEOMETRY_BATCH],
+    offset: [f32; GEOMETRY_BATCH],
+}
+
+impl Default for GeometryBatch {
+    fn default() -> Self {
+        GeometryBatch {
+            d: [[0.0; GEOMETRY_BATCH]; 5],
+            nx: [0.0; GEOMETRY_BATCH],
+            ny: [0.0; GEOMETRY_BATCH],
+            offset: [0.0; GEOMETRY_BATCH],
+        }
+    }
+}
+
+impl GeometryBatch {
+    fn set(&mut self, k: usize, d: Derivs) {
+        for (c, v) in self.d.iter_mut().zip([d.gx, d.gy, d.xx, d.xy, d.yy]) {
+            c[k] = v;
+        }
+    }
+
+    /// Normal and Steger offset of the first n pixels.
+    fn solve(&mut self, n: usize) {
+        let [gx, gy, xx, xy, yy] = &self.d;
+        for k in 0..n {
+            let d = Derivs {
+                gx: gx[k],
+                gy: gy[k],
+                xx: xx[k],
+                xy: xy[k],
+                yy: yy[k],
             };
-            o[y * w + x] = norm * line_response(&d).0;
+            let nv = unit_normal(d.xx, d.xy, d.yy);
+            self.nx[k] = nv[0];
+            self.ny[k] = nv[1];
+            self.offset[k] = steger_offset(&d, nv);
+        }
+    }
+}
+
+/// Indices of the pixels that took a scale (polarity set), grouped by that scale, each
+/// group in row-major order.
+fn pixels_by_scale(scale: &[u8], polarity: &[i8], n: usize) -> Vec<Vec<u32>> {
+    let mut counts = vec![0usize; n];
+    for (&s, &p) in scale.iter().zip(polarity) {
+        if p != 0 {
+            counts[s as usize] += 1;
+        }
+    }
+    let mut out: Vec<Vec<u32>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
+    for (i, (&s, &p)) in scale.iter().zip(polarity).enumerate() {
+        if p != 0 {
+            out[s as usize].push(i as u32);
         }
     }
     out
+}
+
+/// Coordinate on a pyramid level (f full pixels per level pixel) of full-resolution
+/// pixel index i, pixel centres aligned.
+#[inline]
+fn level_coord(i: usize, f: f32) -> f32 {
+    (i as f32 + 0.5) / f - 0.5
+}
+
+/// Offers the responses of a pyramid level (`1 << level` full pixels per level pixel) to
+/// the full-resolution pixels, bilinearly interpolated.
+fn offer_level(
+    best: &mut Best,
+    (h, w): (usize, usize),
+    (rs, (lh, lw), level): (&[f32], (usize, usize), usize),
+    ns: f32,
+    floor: f32,
+    si: u8,
+) {
+    let f = (1 << level) as f32;
+    // A level pixel is worth visiting when it or a neighbour is above the floor: its block
+    // may interpolate above it.
+    let above: Vec<bool> = rs.iter().map(|r| r.abs() >= floor).collect();
+    let near = dilate3(&above, lh, lw);
+    // Every level row interpolated to full-resolution columns (the x half of the bilinear
+    // interpolation, done once per level row instead of once per full-resolution row).
+    let cols: Vec<_> = (0..w).map(|x| axis_cell(lw, level_coord(x, f))).collect();
+    let mut wide = vec![0f32; lh * w];
+    for (o, lrow) in wide.chunks_exact_mut(w).zip(rs.chunks_exact(lw)) {
+        for (v, &(x0, x1, tx)) in o.iter_mut().zip(&cols) {
+            *v = (1.0 - tx) * lrow[x0] + tx * lrow[x1];
+        }
+    }
+    let mut r_row = vec![0f32; w];
+    let mut near_row = vec![0u32; w];
+    for y in 0..h {
+        let ly = y >> level;
+        if y == 0 || ly != (y - 1) >> level {
+            // Pixels whose block is not near the floor are left out (0 never passes it).
+            for (x, v) in near_row.iter_mut().enumerate() {
+                *v = (near[ly * lw + (x >> level)] as u32).wrapping_neg();
+            }
+        }
+        let (y0, y1, ty) = axis_cell(lh, level_coord(y, f));
+        let (a, b) = (&wide[y0 * w..][..w], &wide[y1 * w..][..w]);
+        for (((r, &va), &vb), &nr) in r_row.iter_mut().zip(a).zip(b).zip(&near_row) {
+            // Bit mask, not `if`: vectorises.
+            *r = f32::from_bits(((1.0 - ty) * va + ty * vb).to_bits() & nr);
+        }
+        best.offer(y * w, &r_row, ns, floor, si);
+    }
+}
+
+/// 3×3 dilation of a row-major lh×lw mask (a pixel is set when any neighbour is).
+fn dilate3(m: &[bool], lh: usize, lw: usize) -> Vec<bool> {
+    let mut rows = vec![false; lh * lw];
+    for (o, r) in rows.chunks_exact_mut(lw).zip(m.chunks_exact(lw)) {
+        for (x, v) in o.iter_mut().enumerate() {
+            *v = r[x.saturating_sub(1)..(x + 2).min(lw)].contains(&true);
+        }
+    }
+    let mut out = vec![false; lh * lw];
+    for (y, o) in out.chunks_exact_mut(lw).enumerate() {
+        for yy in y.saturating_sub(1)..(y + 2).min(lh) {
+            for (v, &r) in o.iter_mut().zip(&rows[yy * lw..][..lw]) {
+                *v |= r;
+            }
+        }
+    }
+    out
+}
+
+/// Scale-normalised signed line response of every pixel of a row-major blurred image,
+/// into `out` (reusing its allocation).
+fn response_map(s: &[f32], (h, w): (usize, usize), norm: f32, out: &mut Vec<f32>) {
+    out.resize(h * w, 0.0);
+    for (y, o) in out.chunks_exact_mut(w).enumerate() {
+        response_row(s, (h, w), y, norm, o);
+    }
+}
+
+/// Scale-normalised signed line response of one pixel of a row-major blurred image.
+#[inline]
+fn response_at(s: &[f32], (h, w): (usize, usize), x: usize, y: usize, norm: f32) -> f32 {
+    let d = derivs_in(s, h, w, x, y);
+    norm * signed_response(d.xx, d.xy, d.yy)
+}
+
+/// `response_at` of every pixel of row y, into `o` (w long).
+fn response_row(s: &[f32], (h, w): (usize, usize), y: usize, norm: f32, o: &mut [f32]) {
+    if y == 0 || y + 1 == h || w < 3 {
+        for (x, v) in o.iter_mut().enumerate() {
+            *v = response_at(s, (h, w), x, y, norm);
+        }
+        return;
+    }
+    // Interior: the same differences as `derivs_in`, on three row slices (vectorises).
+    let (up, mid, dn) = (
+        &s[(y - 1) * w..][..w],
+        &s[y * w..][..w],
+        &s[(y + 1) * w..][..w],
+    );
+    for x in 1..w - 1 {
+        let c = mid[x];
+        let xx = mid[x + 1] - 2.0 * c + mid[x - 1];
+        let yy = dn[x] - 2.0 * c + up[x];
+        let xy = 0.25 * (dn[x + 1] - dn[x - 1] - up[x + 1] + up[x - 1]);
+        o[x] = norm * signed_response(xx, xy, yy);
+    }
+    o[0] = response_at(s, (h, w), 0, y, norm);
+    o[w - 1] = response_at(s, (h, w), w - 1, y, norm);
 }
 
 /// Least noise level of a response (≈ 0.4% contrast): scales compete by response-to-noise,
@@ -458,58 +837,57 @@ const NOISE_FLOOR: f32 = 0.002;
 
 /// Robust noise level of a response map: 1.4826 × median |r| over a subsample
 /// (most pixels are skin, so this is the texture-plus-noise level), floored to avoid 0.
-fn noise_level(resp: &Array2<f32>) -> f32 {
-    let s = resp.as_slice().expect("standard layout");
-    let step = (s.len() / 200_000).max(1);
-    let v: Vec<f64> = s.iter().step_by(step).map(|r| r.abs() as f64).collect();
-    let med = quantile(&v, 0.5) as f32;
+fn noise_level(resp: &[f32]) -> f32 {
+    let step = (resp.len() / 200_000).max(1);
+    // |r| ≥ 0, so its bits order like its values (and like `stats::quantile`'s f64 sort).
+    let mut v: Vec<u32> = resp
+        .iter()
+        .step_by(step)
+        .map(|r| r.abs().to_bits())
+        .collect();
+    let med = median_by_bits(&mut v) as f32;
     (1.4826 * med).max(NOISE_FLOOR)
 }
 
-/// The four pixels around (x, y), clamped to an h×w grid, and the fractional offsets:
-/// (x0, y0, x1, y1, tx, ty).
-fn bilinear_cell(h: usize, w: usize, x: f32, y: f32) -> (usize, usize, usize, usize, f32, f32) {
-    let x = x.clamp(0.0, (w - 1) as f32);
-    let y = y.clamp(0.0, (h - 1) as f32);
-    let (x0, y0) = (x as usize, y as usize);
-    (
-        x0,
-        y0,
-        (x0 + 1).min(w - 1),
-        (y0 + 1).min(h - 1),
-        x - x0 as f32,
-        y - y0 as f32,
-    )
+/// `median_select` of non-negative f32 values given as their bits (cheaper to compare).
+fn median_by_bits(v: &mut [u32]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let pos = 0.5 * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let (_, &mut a, upper) = v.select_nth_unstable(lo);
+    let b = if hi == lo {
+        a
+    } else {
+        *upper.iter().min().expect("hi < len")
+    };
+    let (a, b) = (f32::from_bits(a) as f64, f32::from_bits(b) as f64);
+    a + (b - a) * (pos - lo as f64)
+}
+
+/// Interpolation along one axis of an n-pixel grid at coordinate t (clamped to the grid):
+/// (lower index, upper index, weight of the upper).
+#[inline]
+fn axis_cell(n: usize, t: f32) -> (usize, usize, f32) {
+    let t = t.clamp(0.0, (n - 1) as f32);
+    let i0 = t as usize;
+    (i0, (i0 + 1).min(n - 1), t - i0 as f32)
+}
+
+/// Bilinear mix of four corner values: a00 at (x0, y0), a10 at (x1, y0), a01 at (x0, y1),
+/// a11 at (x1, y1).
+#[inline]
+fn lerp2(a00: f32, a10: f32, a01: f32, a11: f32, tx: f32, ty: f32) -> f32 {
+    (1.0 - ty) * ((1.0 - tx) * a00 + tx * a10) + ty * ((1.0 - tx) * a01 + tx * a11)
 }
 
 /// Bilinear sample with clamped coordinates.
 pub fn bilinear(a: &Array2<f32>, x: f32, y: f32) -> f32 {
     let (h, w) = a.dim();
-    let (x0, y0, x1, y1, tx, ty) = bilinear_cell(h, w, x, y);
-    (1.0 - ty) * ((1.0 - tx) * a[[y0, x0]] + tx * a[[y0, x1]])
-        + ty * ((1.0 - tx) * a[[y1, x0]] + tx * a[[y1, x1]])
-}
-
-/// Derivatives at fractional level coordinates, converted to full-resolution pixel units
-/// (a level pixel is `f` full pixels: first derivatives / f, second / f²).
-fn derivs_bilinear(b: &Array2<f32>, u: f32, v: f32, f: f32) -> Derivs {
-    let (h, w) = b.dim();
-    let (x0, y0, x1, y1, tx, ty) = bilinear_cell(h, w, u, v);
-    let d00 = derivs_at(b, x0, y0);
-    let d10 = derivs_at(b, x1, y0);
-    let d01 = derivs_at(b, x0, y1);
-    let d11 = derivs_at(b, x1, y1);
-    let mix = |g: fn(&Derivs) -> f32| {
-        (1.0 - ty) * ((1.0 - tx) * g(&d00) + tx * g(&d10))
-            + ty * ((1.0 - tx) * g(&d01) + tx * g(&d11))
-    };
-    Derivs {
-        gx: mix(|d| d.gx) / f,
-        gy: mix(|d| d.gy) / f,
-        xx: mix(|d| d.xx) / (f * f),
-        xy: mix(|d| d.xy) / (f * f),
-        yy: mix(|d| d.yy) / (f * f),
-    }
+    let (x0, x1, tx) = axis_cell(w, x);
+    let (y0, y1, ty) = axis_cell(h, y);
+    lerp2(a[[y0, x0]], a[[y0, x1]], a[[y1, x0]], a[[y1, x1]], tx, ty)
 }
 
 #[cfg(test)]

@@ -174,15 +174,15 @@ fn srgb_lut() -> [f32; 256] {
 }
 
 fn rgb8_luminance(raw: &[u8], channels: usize, w: usize, h: usize) -> Array2<f32> {
+    // One table per channel with its weight applied: the same products as weighting the
+    // looked-up value, without the multiplications.
     let lut = srgb_lut();
-    let data = raw
-        .chunks_exact(channels)
-        .map(|p| {
-            LUMA[0] * lut[p[0] as usize]
-                + LUMA[1] * lut[p[1] as usize]
-                + LUMA[2] * lut[p[2] as usize]
-        })
-        .collect();
+    let weighted = |c: usize| lut.map(|v| LUMA[c] * v);
+    let (lr, lg, lb) = (weighted(0), weighted(1), weighted(2));
+    let mut data = vec![0f32; w * h];
+    for (o, p) in data.iter_mut().zip(raw.chunks_exact(channels)) {
+        *o = lr[p[0] as usize] + lg[p[1] as usize] + lb[p[2] as usize];
+    }
     Array2::from_shape_vec((h, w), data).expect("shape matches buffer")
 }
 
