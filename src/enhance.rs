@@ -1021,4 +1021,33 @@ mod tests {
             assert!(m.normal[[row, bx]][0].abs() > 0.95);
         }
     }
+
+    #[test]
+    fn faint_thin_line_keeps_its_fine_scale_against_coarse_mottling() {
+        // Regression: with scales compared by raw response, skin mottling at coarse scales
+        // took over the pixels of a faint 2 px hair and it was never traced.
+        let (h, w) = (160usize, 200usize);
+        let lum = Array2::from_shape_fn((h, w), |(y, x)| {
+            let (xf, yf) = (x as f32, y as f32);
+            let k = 2.0 * std::f32::consts::PI / 60.0;
+            let mottle = 1.0 + 0.1 * (k * xf).sin() * (k * yf).sin();
+            let lo = (xf - 0.5).max(99.3 - 1.0);
+            let hi = (xf + 0.5).min(99.3 + 1.0);
+            0.3 * mottle * (1.0 - 0.04 * (hi - lo).max(0.0))
+        });
+        let m = ridges(&lum, 48.0);
+        let mut fine = 0;
+        for y in 20..140 {
+            let (bx, _) = (97..102)
+                .map(|x| (x, m.snr[[y, x]]))
+                .fold((0, 0f32), |a, b| if b.1 > a.1 { b } else { a });
+            if m.polarity[[y, bx]] == 1 && m.scales[m.scale[[y, bx]] as usize] <= 1.5 {
+                fine += 1;
+            }
+        }
+        assert!(
+            fine >= 110,
+            "line kept its fine dark scale on {fine} of 120 rows"
+        );
+    }
 }
