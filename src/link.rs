@@ -71,11 +71,7 @@ const DUPLICATE_WIDTH_TOLERANCE: f64 = 0.35;
 
 /// Points every ~1 px along a polyline.
 fn resample(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
-    let f: Vec<[f32; 2]> = points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
-    crate::measure::resample(&f, 1.0)
-        .into_iter()
-        .map(|p| [p[0] as f64, p[1] as f64])
-        .collect()
+    crate::measure::resample_f64(points, 1.0)
 }
 
 /// Cells of a spatial hash: (line, point) pairs by cell.
@@ -378,20 +374,6 @@ fn coverage_map(pieces: &[Piece], lines: &[Vec<[f64; 2]>], size: (usize, usize))
     m
 }
 
-fn find(parent: &mut [usize], i: usize) -> usize {
-    let mut r = i;
-    while parent[r] != r {
-        r = parent[r];
-    }
-    let mut c = i;
-    while parent[c] != r {
-        let next = parent[c];
-        parent[c] = r;
-        c = next;
-    }
-    r
-}
-
 /// Joins pieces that continue each other into whole hairs; `blur` (σ, px) sets the flags
 /// of the joined widths. Pieces that join nothing are returned as they are.
 pub fn link(pieces: Vec<Piece>, blur: f64, contrast: &Array2<f32>) -> Vec<Piece> {
@@ -440,7 +422,10 @@ pub fn link(pieces: Vec<Piece>, blur: f64, contrast: &Array2<f32>) -> Vec<Piece>
         if link[e].is_some() || link[f].is_some() {
             continue;
         }
-        let (re, rf) = (find(&mut parent, e / 2), find(&mut parent, f / 2));
+        let (re, rf) = (
+            crate::trace::find(&mut parent, e / 2),
+            crate::trace::find(&mut parent, f / 2),
+        );
         if re == rf {
             continue; // would close a loop
         }

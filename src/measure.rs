@@ -137,6 +137,15 @@ pub fn resample(points: &[[f32; 2]], step: f32) -> Vec<[f32; 2]> {
     out
 }
 
+/// [`resample`] for f64 points (report centrelines).
+pub fn resample_f64(points: &[[f64; 2]], step: f64) -> Vec<[f64; 2]> {
+    let f: Vec<[f32; 2]> = points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+    resample(&f, step as f32)
+        .into_iter()
+        .map(|p| [p[0] as f64, p[1] as f64])
+        .collect()
+}
+
 /// Moving average over ±`k` points, shrinking the window at the ends (ends stay put).
 pub fn smooth(points: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
     let n = points.len();

@@ -6,6 +6,7 @@
 
 use ndarray::Array2;
 
+use crate::measure::resample_f64 as resample;
 use crate::report::Hair;
 
 /// Mean absolute curvature (rad/px) above which a line is not a hair: phantom and real
@@ -48,14 +49,6 @@ pub fn mean_curvature(points: &[[f64; 2]]) -> f64 {
         i += k;
     }
     crate::stats::median(&turns)
-}
-
-fn resample(points: &[[f64; 2]], step: f64) -> Vec<[f64; 2]> {
-    let f: Vec<[f32; 2]> = points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
-    crate::measure::resample(&f, step as f32)
-        .into_iter()
-        .map(|p| [p[0] as f64, p[1] as f64])
-        .collect()
 }
 
 /// For each hair, whether it is a substructure of a wider hair (see module doc).

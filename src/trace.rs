@@ -314,7 +314,8 @@ fn angle_deg(a: [f32; 2], b: [f32; 2]) -> f32 {
     dot.acos().to_degrees()
 }
 
-fn find(parent: &mut [usize], i: usize) -> usize {
+/// Union-find root of `i`, compressing the path (shared with [`crate::link`]).
+pub(crate) fn find(parent: &mut [usize], i: usize) -> usize {
     let mut r = i;
     while parent[r] != r {
         r = parent[r];
