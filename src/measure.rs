@@ -30,18 +30,9 @@ const PROFILE_MIN_SNR: f32 = 3.0;
 /// Dips inside the shaft narrower than this (px) are crossed when looking for the edge
 /// from the centre (medulla, highlight stripe).
 const MAX_INNER_DIP_PX: f32 = 2.0;
-/// The peak is climbed to over bumps of up to this many samples (0.5 px): noise.
-const CLIMB_SAMPLES: isize = 2;
 /// Outer bands whose medians differ by more than this many noise SDs: one lies on a
 /// neighbouring hair, not on skin.
 const NEIGHBOUR_BASELINE_NOISES: f32 = 4.0;
-/// A valley between touching hairs: off the profile centre by more than this (px)...
-const VALLEY_OFF_CENTRE_PX: f32 = 1.0;
-/// ...and followed within this many px...
-const VALLEY_LOOKAHEAD_PX: f32 = 3.0;
-/// ...by a rise of this share of the peak (and of `VALLEY_RISE_NOISES` noise SDs).
-const VALLEY_RISE: f32 = 0.15;
-const VALLEY_RISE_NOISES: f32 = 4.0;
 /// Hairs need at least this share of their profiles measurable.
 const MIN_VALID_SHARE: f32 = 0.3;
 /// Relative spread (robust SD / width) of the local widths above which a hair's width is
@@ -250,49 +241,21 @@ pub fn edges_with_step(
     let pos = |i: f32| -half + i * step;
     let centre = (n / 2) as isize;
     let reach = (search_half_width / step).round() as isize;
-    // Peak: climb from the centre to the nearest maximum (not the highest value in
-    // reach, which may be on a darker neighbouring hair), over bumps of a few samples.
-    let lo = (centre - reach).max(1);
-    let hi = (centre + reach).min(n as isize - 2);
-    let mut ip = centre.clamp(lo, hi);
-    loop {
-        let best = (ip - CLIMB_SAMPLES..=ip + CLIMB_SAMPLES)
-            .filter(|&k| k >= lo && k <= hi)
-            .max_by(|&a, &b| q[a as usize].total_cmp(&q[b as usize]))
-            .unwrap_or(ip);
-        if q[best as usize] <= q[ip as usize] {
-            break;
+    // Peak near the centre.
+    let lo = (centre - reach).max(1) as usize;
+    let hi = ((centre + reach) as usize).min(n - 2);
+    let (mut ip, mut peak) = (centre as usize, f32::MIN);
+    for (i, &v) in q.iter().enumerate().take(hi + 1).skip(lo) {
+        if v > peak {
+            peak = v;
+            ip = i;
         }
-        ip = best;
     }
-    let (ip, peak) = (ip as usize, q[ip as usize]);
     if peak <= PROFILE_MIN_SNR * noise || peak <= 0.0 {
         return None;
     }
     let half_level = 0.5 * peak;
     let max_dip = (MAX_INNER_DIP_PX / step).round() as usize;
-    let valley_ahead = (VALLEY_LOOKAHEAD_PX / step).round() as isize;
-    let valley_rise = (VALLEY_RISE * peak).max(VALLEY_RISE_NOISES * noise);
-    let off_centre = (VALLEY_OFF_CENTRE_PX / step).round() as isize;
-    // A valley between this hair and a touching neighbour: a local minimum off the
-    // profile centre (a medulla lies on it) followed by a clear rise.
-    let valley_at = |j: isize, dir: isize| -> bool {
-        if (j - centre).abs() <= off_centre || q[j as usize] > q[(j - dir) as usize] {
-            return false;
-        }
-        let v = q[j as usize];
-        let mut k = j + dir;
-        while k >= 0 && k < n as isize && (k - j).abs() <= valley_ahead {
-            if q[k as usize] < v {
-                return false;
-            }
-            if q[k as usize] >= v + valley_rise {
-                return true;
-            }
-            k += dir;
-        }
-        false
-    };
     // Walk outward from the peak; a stretch below half level longer than a dip is outside.
     let walk = |dir: isize| -> Option<usize> {
         let mut i = ip as isize;
@@ -300,9 +263,6 @@ pub fn edges_with_step(
             let j = i + dir;
             if j < 0 || j >= n as isize {
                 return None;
-            }
-            if q[j as usize] >= half_level && valley_at(j, dir) {
-                return Some(j as usize);
             }
             if q[j as usize] < half_level {
                 // Look ahead: does it come back above half level within a dip?
@@ -867,32 +827,30 @@ mod tests {
         }
     }
 
-    /// A thin bar touching a wider, darker one (edge gap `gap`), centred on the thin bar.
-    fn touching_pair(w: f32, w2: f32, gap: f32, half: f32) -> Vec<f32> {
-        let n = (2.0 * half / SAMPLE_STEP_PX).round() as usize + 1;
-        let c2 = 0.5 * (w + w2) + gap;
-        (0..n)
-            .map(|k| {
-                let x = (-half + k as f32 * SAMPLE_STEP_PX) as f64;
-                (0.3 * naive_blurred_bar(x, w as f64)
-                    + 0.5 * naive_blurred_bar(x - c2 as f64, w2 as f64)) as f32
-            })
-            .collect()
-    }
-
     #[test]
-    fn touching_neighbour_is_not_part_of_the_hair() {
-        // Regression: the edge walk used to run on into a touching, darker neighbour
-        // (a shallow valley stays above half level), measuring both hairs as one.
-        for &(w, w2, gap) in &[(3.0f32, 10.0f32, 1.5f32), (4.0, 14.0, 1.0), (6.0, 12.0, 1.0)] {
-            let half = w + 8.0;
-            let q = touching_pair(w, w2, gap, half);
-            let (l, r, _, _) = edges(&q, half, 0.5 * w + 2.0, 1e-3).expect("edges");
-            let back = width_from_separation((r - l) as f64, 1.0);
-            assert!(
-                (back - w as f64).abs() < 0.5 + 0.5 * gap as f64,
-                "w {w} beside {w2} gap {gap}: measured {back}"
-            );
-        }
+    fn neighbour_in_the_window_does_not_tilt_the_baseline() {
+        // Regression: a thin hair with a darker wide one 3 px from its edge. The wide
+        // hair filled one outer band, the linear baseline rose under the thin hair and
+        // most of its profiles failed (seed 100, phantom_0001 at (345, 489)).
+        let (w, w2, gap) = (3.0f64, 12.0f64, 3.0f64);
+        let (xc, xc2) = (40.0f64, 40.0 + 0.5 * (w + w2) + gap);
+        let c = Array2::from_shape_fn((80, 80), |(_, x)| {
+            let x = x as f64;
+            -(0.3 * naive_blurred_bar(x - xc, w) + 0.5 * naive_blurred_bar(x - xc2, w2)) as f32
+        });
+        let trace = crate::trace::Trace {
+            points: (5..75).map(|y| [xc as f32, y as f32]).collect(),
+            polarity: 1,
+            sigma: 0.29 * w as f32,
+        };
+        let raw = profile_trace(&c, trace, 1.0, 48.0);
+        assert!(
+            raw.profiles.len() * 10 >= raw.attempted * 9,
+            "{} of {} profiles",
+            raw.profiles.len(),
+            raw.attempted
+        );
+        let m = finish(&raw, 1.0, 0.0).expect("measured");
+        assert!((m.width_px - w).abs() < 0.3, "width {}", m.width_px);
     }
 }
