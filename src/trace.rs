@@ -102,56 +102,96 @@ fn hysteresis(m: &RidgeMap, mask: &Array2<bool>) -> Array2<bool> {
     keep
 }
 
-/// Zhang–Suen thinning to one-pixel-wide 8-connected lines.
+/// Zhang–Suen deletion rule for each of the two sub-passes, indexed by the 8-bit code
+/// of a pixel's neighbours (bit i set for p[i], p2..p9 clockwise from north).
+const THIN_DELETABLE: [[bool; 256]; 2] = [thin_table(0), thin_table(1)];
+
+/// Neighbour `i` (cyclic) of a neighbour code.
+const fn code_bit(code: usize, i: usize) -> bool {
+    code >> (i % 8) & 1 == 1
+}
+
+const fn thin_table(pass: usize) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut code = 0;
+    while code < 256 {
+        let b = (code as u8).count_ones();
+        let mut a = 0;
+        let mut i = 0;
+        while i < 8 {
+            if !code_bit(code, i) && code_bit(code, i + 1) {
+                a += 1;
+            }
+            i += 1;
+        }
+        let p = [
+            code_bit(code, 0),
+            code_bit(code, 2),
+            code_bit(code, 4),
+            code_bit(code, 6),
+        ];
+        let (c1, c2) = if pass == 0 {
+            (p[0] && p[1] && p[2], p[1] && p[2] && p[3])
+        } else {
+            (p[0] && p[1] && p[3], p[0] && p[2] && p[3])
+        };
+        t[code] = b >= 2 && b <= 6 && a == 1 && !c1 && !c2;
+        code += 1;
+    }
+    t
+}
+
+/// Zhang–Suen thinning to one-pixel-wide 8-connected lines. Only the set pixels are
+/// visited (a ridge mask is sparse); the image's border pixels are never deleted.
 pub fn thin(mask: &mut Array2<bool>) {
     let (h, w) = mask.dim();
     if h < 3 || w < 3 {
         return;
     }
-    let mut changed = true;
+    let Some(m) = mask.as_slice_mut() else {
+        let mut owned = mask.as_standard_layout().into_owned();
+        thin(&mut owned);
+        mask.assign(&owned);
+        return;
+    };
+    // Set pixels off the border, as flat indices.
+    let mut live: Vec<usize> = (1..h - 1)
+        .flat_map(|y| y * w + 1..y * w + w - 1)
+        .filter(|&i| m[i])
+        .collect();
+    // p2..p9 clockwise from north, as flat offsets.
+    let offsets = [
+        -(w as isize),
+        1 - w as isize,
+        1,
+        w as isize + 1,
+        w as isize,
+        w as isize - 1,
+        -1,
+        -(w as isize) - 1,
+    ];
     let mut del = Vec::new();
+    let mut changed = true;
     while changed {
         changed = false;
-        for pass in 0..2 {
+        for table in &THIN_DELETABLE {
             del.clear();
-            for y in 1..h - 1 {
-                for x in 1..w - 1 {
-                    if !mask[[y, x]] {
-                        continue;
-                    }
-                    // p2..p9 clockwise from north.
-                    let p = [
-                        mask[[y - 1, x]],
-                        mask[[y - 1, x + 1]],
-                        mask[[y, x + 1]],
-                        mask[[y + 1, x + 1]],
-                        mask[[y + 1, x]],
-                        mask[[y + 1, x - 1]],
-                        mask[[y, x - 1]],
-                        mask[[y - 1, x - 1]],
-                    ];
-                    let b = p.iter().filter(|&&v| v).count();
-                    if !(2..=6).contains(&b) {
-                        continue;
-                    }
-                    let a = (0..8).filter(|&i| !p[i] && p[(i + 1) % 8]).count();
-                    if a != 1 {
-                        continue;
-                    }
-                    let (c1, c2) = if pass == 0 {
-                        (p[0] && p[2] && p[4], p[2] && p[4] && p[6])
-                    } else {
-                        (p[0] && p[2] && p[6], p[0] && p[4] && p[6])
-                    };
-                    if !c1 && !c2 {
-                        del.push((x, y));
-                    }
+            for &i in &live {
+                let mut code = 0usize;
+                for (bit, &o) in offsets.iter().enumerate() {
+                    code |= (m[i.wrapping_add_signed(o)] as usize) << bit;
+                }
+                if table[code] {
+                    del.push(i);
                 }
             }
-            for &(x, y) in &del {
-                mask[[y, x]] = false;
+            for &i in &del {
+                m[i] = false;
             }
-            changed |= !del.is_empty();
+            if !del.is_empty() {
+                changed = true;
+                live.retain(|&i| m[i]);
+            }
         }
     }
 }
