@@ -884,10 +884,41 @@ fn lerp2(a00: f32, a10: f32, a01: f32, a11: f32, tx: f32, ty: f32) -> f32 {
 
 /// Bilinear sample with clamped coordinates.
 pub fn bilinear(a: &Array2<f32>, x: f32, y: f32) -> f32 {
-    let (h, w) = a.dim();
-    let (x0, x1, tx) = axis_cell(w, x);
-    let (y0, y1, ty) = axis_cell(h, y);
-    lerp2(a[[y0, x0]], a[[y0, x1]], a[[y1, x0]], a[[y1, x1]], tx, ty)
+    Bilinear::new(a).at(x, y)
+}
+
+/// A standard-layout image viewed for many [`bilinear`] samples: the row-major slice
+/// is taken once instead of indexing the array per corner.
+#[derive(Clone, Copy)]
+pub struct Bilinear<'a> {
+    data: &'a [f32],
+    w: usize,
+    h: usize,
+}
+
+impl<'a> Bilinear<'a> {
+    pub fn new(a: &'a Array2<f32>) -> Self {
+        let (h, w) = a.dim();
+        Bilinear {
+            data: a.as_slice().expect("standard layout"),
+            w,
+            h,
+        }
+    }
+
+    /// (height, width) of the image.
+    pub fn dim(&self) -> (usize, usize) {
+        (self.h, self.w)
+    }
+
+    /// Bilinear sample with clamped coordinates.
+    #[inline]
+    pub fn at(&self, x: f32, y: f32) -> f32 {
+        let (x0, x1, tx) = axis_cell(self.w, x);
+        let (y0, y1, ty) = axis_cell(self.h, y);
+        let (r0, r1) = (&self.data[y0 * self.w..], &self.data[y1 * self.w..]);
+        lerp2(r0[x0], r0[x1], r1[x0], r1[x1], tx, ty)
+    }
 }
 
 #[cfg(test)]

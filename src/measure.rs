@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 
 use ndarray::Array2;
 
-use crate::enhance::bilinear;
+use crate::enhance::Bilinear;
 use crate::profile_model::fill_ratio;
-use crate::stats::{median, robust_sd};
+use crate::stats::{median, median_mut, robust_sd, robust_sd_mut};
 use crate::trace::Trace;
 
 /// Distance between measured profiles along a hair (px).
@@ -174,7 +174,7 @@ fn normal_at(path: &[[f32; 2]], i: usize, span: usize) -> [f32; 2] {
 
 /// Samples the contrast across the hair; `None` when the window leaves the image.
 fn sample_profile(
-    c: &Array2<f32>,
+    c: Bilinear,
     at: [f32; 2],
     n: [f32; 2],
     half: f32,
@@ -208,7 +208,7 @@ fn sample_profile(
         for j in -TANGENT_AVERAGE..=TANGENT_AVERAGE {
             let x = at[0] + s * n[0] + j as f32 * t[0];
             let y = at[1] + s * n[1] + j as f32 * t[1];
-            acc += bilinear(c, x, y);
+            acc += c.at(x, y);
         }
         buf.push(acc * norm);
     }
@@ -343,22 +343,26 @@ pub fn profile_trace(
     let mut attempted = 0;
     let mut buf = Vec::new();
     let mut q = Vec::new();
+    let (mut l, mut r) = (Vec::new(), Vec::new());
+    let grid = Bilinear::new(contrast);
     let mut i = spacing / 2;
     while i < path.len() {
         attempted += 1;
         let at = path[i];
         let n = normal_at(&path, i, 3);
-        if sample_profile(contrast, at, n, half, &mut buf) {
+        if sample_profile(grid, at, n, half, &mut buf) {
             // Baseline: median of each outer quarter, linear across.
             let m = buf.len();
             let band = (m / 6).max(3);
-            let mut l: Vec<f64> = buf[..band].iter().map(|&v| (sign * v) as f64).collect();
-            let mut r: Vec<f64> = buf[m - band..].iter().map(|&v| (sign * v) as f64).collect();
-            let bl = median(&l) as f32;
-            let br = median(&r) as f32;
+            l.clear();
+            l.extend(buf[..band].iter().map(|&v| (sign * v) as f64));
+            r.clear();
+            r.extend(buf[m - band..].iter().map(|&v| (sign * v) as f64));
+            let bl = median_mut(&mut l) as f32;
+            let br = median_mut(&mut r) as f32;
             l.iter_mut().for_each(|v| *v -= bl as f64);
             r.iter_mut().for_each(|v| *v -= br as f64);
-            let noise = 0.5 * (robust_sd(&l) + robust_sd(&r)) as f32;
+            let noise = 0.5 * (robust_sd_mut(&mut l) + robust_sd_mut(&mut r)) as f32;
             q.clear();
             for (k, &v) in buf.iter().enumerate() {
                 let t = k as f32 / (m - 1) as f32;
