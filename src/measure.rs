@@ -182,12 +182,15 @@ fn sample_profile(
 ) -> bool {
     let (h, w) = c.dim();
     let t = [n[1], -n[0]];
+    // Every sample lies within half + 1/8 (the last step) along the normal and
+    // `TANGENT_AVERAGE` along the tangent of `at`: with `reach` around it inside the image,
+    // no sample needs clamping.
     let reach = half + TANGENT_AVERAGE as f32 + 1.0;
-    if at[0] - reach < 0.0
-        || at[1] - reach < 0.0
-        || at[0] + reach > (w - 1) as f32
-        || at[1] + reach > (h - 1) as f32
-    {
+    let inner = at[0] - reach >= 0.0
+        && at[1] - reach >= 0.0
+        && at[0] + reach <= (w - 1) as f32
+        && at[1] + reach <= (h - 1) as f32;
+    if !inner {
         // The window may still be inside if the hair is axis-aligned; check the corners.
         for sx in [-half, half] {
             for st in [-(TANGENT_AVERAGE as f32), TANGENT_AVERAGE as f32] {
@@ -201,18 +204,37 @@ fn sample_profile(
     }
     let count = (2.0 * half / SAMPLE_STEP_PX).round() as usize + 1;
     buf.clear();
+    buf.resize(count, 0.0);
+    if inner {
+        sample_lines(at, n, half, buf, |x, y| c.at_inner(x, y));
+    } else {
+        sample_lines(at, n, half, buf, |x, y| c.at(x, y));
+    }
+    true
+}
+
+/// Fills `out` with the mean of `sample` over the lines across `at` along `n`, from
+/// `-half` every `SAMPLE_STEP_PX`, `TANGENT_AVERAGE` px either side along the tangent.
+#[inline(always)]
+fn sample_lines(
+    at: [f32; 2],
+    n: [f32; 2],
+    half: f32,
+    out: &mut [f32],
+    sample: impl Fn(f32, f32) -> f32,
+) {
+    let t = [n[1], -n[0]];
     let norm = 1.0 / (2 * TANGENT_AVERAGE + 1) as f32;
-    for k in 0..count {
+    for (k, out) in out.iter_mut().enumerate() {
         let s = -half + k as f32 * SAMPLE_STEP_PX;
         let mut acc = 0.0;
         for j in -TANGENT_AVERAGE..=TANGENT_AVERAGE {
             let x = at[0] + s * n[0] + j as f32 * t[0];
             let y = at[1] + s * n[1] + j as f32 * t[1];
-            acc += c.at(x, y);
+            acc += sample(x, y);
         }
-        buf.push(acc * norm);
+        *out = acc * norm;
     }
-    true
 }
 
 /// Finds the two edges of a hair in a profile `q` (hair positive, baseline 0) sampled at
