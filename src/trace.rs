@@ -141,8 +141,10 @@ const fn thin_table(pass: usize) -> [bool; 256] {
     t
 }
 
-/// Zhang–Suen thinning to one-pixel-wide 8-connected lines. Only the set pixels are
-/// visited (a ridge mask is sparse); the image's border pixels are never deleted.
+/// Zhang–Suen thinning to one-pixel-wide 8-connected lines. Only set pixels are visited
+/// (a ridge mask is sparse), and after the first round only those next to a deletion
+/// since the sub-pass last ran (the rule depends on the 8 neighbours alone). The image's
+/// border pixels are never deleted.
 pub fn thin(mask: &mut Array2<bool>) {
     let (h, w) = mask.dim();
     if h < 3 || w < 3 {
@@ -154,11 +156,6 @@ pub fn thin(mask: &mut Array2<bool>) {
         mask.assign(&owned);
         return;
     };
-    // Set pixels off the border, as flat indices.
-    let mut live: Vec<usize> = (1..h - 1)
-        .flat_map(|y| y * w + 1..y * w + w - 1)
-        .filter(|&i| m[i])
-        .collect();
     // p2..p9 clockwise from north, as flat offsets.
     let offsets = [
         -(w as isize),
@@ -170,13 +167,28 @@ pub fn thin(mask: &mut Array2<bool>) {
         -1,
         -(w as isize) - 1,
     ];
+    let interior = |i: usize| (1..h - 1).contains(&(i / w)) && (1..w - 1).contains(&(i % w));
+    // Pixels each sub-pass must (re)examine, and bit `pass` of `queued` set while queued.
+    let live: Vec<usize> = (1..h - 1)
+        .flat_map(|y| y * w + 1..y * w + w - 1)
+        .filter(|&i| m[i])
+        .collect();
+    let mut queued = vec![0u8; m.len()];
+    for &i in &live {
+        queued[i] = 0b11;
+    }
+    let mut todo = [live.clone(), live];
     let mut del = Vec::new();
     let mut changed = true;
     while changed {
         changed = false;
-        for table in &THIN_DELETABLE {
+        for (pass, table) in THIN_DELETABLE.iter().enumerate() {
             del.clear();
-            for &i in &live {
+            for i in std::mem::take(&mut todo[pass]) {
+                queued[i] &= !(1 << pass);
+                if !m[i] {
+                    continue;
+                }
                 let mut code = 0usize;
                 for (bit, &o) in offsets.iter().enumerate() {
                     code |= (m[i.wrapping_add_signed(o)] as usize) << bit;
@@ -188,10 +200,21 @@ pub fn thin(mask: &mut Array2<bool>) {
             for &i in &del {
                 m[i] = false;
             }
-            if !del.is_empty() {
-                changed = true;
-                live.retain(|&i| m[i]);
+            for &i in &del {
+                for &o in &offsets {
+                    let j = i.wrapping_add_signed(o);
+                    if !m[j] || !interior(j) {
+                        continue;
+                    }
+                    for (p, list) in todo.iter_mut().enumerate() {
+                        if queued[j] & 1 << p == 0 {
+                            queued[j] |= 1 << p;
+                            list.push(j);
+                        }
+                    }
+                }
             }
+            changed |= !del.is_empty();
         }
     }
 }
