@@ -355,23 +355,60 @@ fn bridge_support(a: End, b: End, w: f64, ctx: &JoinContext) -> f64 {
 
 /// Pixels within half its width (plus 1 px) of some piece's centreline.
 fn coverage_map(pieces: &[Piece], lines: &[Vec<[f64; 2]>], size: (usize, usize)) -> Array2<bool> {
-    let (h, w) = size;
-    let mut m = Array2::from_elem((h, w), false);
+    let mut m = Array2::from_elem(size, false);
     for (p, line) in pieces.iter().zip(lines) {
         let r = 0.5 * p.m.width_px + 1.0;
-        let ri = r.ceil() as i64;
-        for c in line {
-            let (cx, cy) = (c[0].round() as i64, c[1].round() as i64);
-            for y in (cy - ri).max(0)..=(cy + ri).min(h as i64 - 1) {
-                for x in (cx - ri).max(0)..=(cx + ri).min(w as i64 - 1) {
-                    if (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) <= r * r {
-                        m[[y as usize, x as usize]] = true;
-                    }
-                }
-            }
+        for &c in line {
+            disc_rows(c, r, size, |y, xs| {
+                m.row_mut(y).slice_mut(ndarray::s![xs]).fill(true);
+            });
         }
     }
     m
+}
+
+/// The pixels (x, y) of an image of `size` (height, width) with
+/// `(x − c₀)² + (y − c₁)² ≤ r²` (px), row by row: calls `row(y, x range)` for each row
+/// that has some. The ends of each row's run are found by a square root and checked
+/// with the test itself, so the pixels are exactly those of the per-pixel test.
+pub(crate) fn disc_rows(
+    c: [f64; 2],
+    r: f64,
+    size: (usize, usize),
+    mut row: impl FnMut(usize, std::ops::Range<usize>),
+) {
+    let (h, w) = size;
+    let ri = r.ceil() as i64;
+    let (cx, cy) = (c[0].round() as i64, c[1].round() as i64);
+    let (lo, hi) = ((cx - ri).max(0), (cx + ri).min(w as i64 - 1));
+    if lo > hi {
+        return;
+    }
+    // The test only grows with |x − c₀|, and is smallest at the pixel nearest c₀.
+    let near = cx.clamp(lo, hi);
+    for y in (cy - ri).max(0)..=(cy + ri).min(h as i64 - 1) {
+        let dy2 = (y as f64 - c[1]).powi(2);
+        let inside = |x: i64| (x as f64 - c[0]).powi(2) + dy2 <= r * r;
+        if !inside(near) {
+            continue;
+        }
+        let s = (r * r - dy2).max(0.0).sqrt();
+        let mut a = ((c[0] - s).ceil() as i64).clamp(lo, near);
+        while a > lo && inside(a - 1) {
+            a -= 1;
+        }
+        while !inside(a) {
+            a += 1;
+        }
+        let mut b = ((c[0] + s).floor() as i64).clamp(near, hi);
+        while b < hi && inside(b + 1) {
+            b += 1;
+        }
+        while !inside(b) {
+            b -= 1;
+        }
+        row(y as usize, a as usize..b as usize + 1);
+    }
 }
 
 /// Joins pieces that continue each other into whole hairs; `blur` (σ, px) sets the flags
@@ -520,6 +557,37 @@ fn merge(pieces: &[Piece], chain: &[(usize, bool)], blur: f64) -> Piece {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disc_rows_are_the_pixels_of_the_per_pixel_test() {
+        let size = (23, 31);
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for k in 0..2000 {
+            // Centres inside, near and beyond the edges, on and off half pixels.
+            let mut c = [40.0 * next() - 5.0, 30.0 * next() - 4.0];
+            if k % 4 == 0 {
+                c = [c[0].round() + 0.5, c[1].round()];
+            }
+            let r = if k % 5 == 0 { (8.0 * next()).round() } else { 9.0 * next() };
+            let mut fast = Array2::from_elem(size, false);
+            disc_rows(c, r, size, |y, xs| {
+                for x in xs {
+                    assert!(!fast[[y, x]], "pixel given twice");
+                    fast[[y, x]] = true;
+                }
+            });
+            let naive = Array2::from_shape_fn(size, |(y, x)| {
+                (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) <= r * r
+            });
+            assert_eq!(fast, naive, "centre {c:?}, radius {r}");
+        }
+    }
 
     fn piece(from: [f64; 2], to: [f64; 2], width: f64) -> Piece {
         let n = 20;
