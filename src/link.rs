@@ -356,11 +356,13 @@ fn bridge_support(a: End, b: End, w: f64, ctx: &JoinContext) -> f64 {
 /// Pixels within half its width (plus 1 px) of some piece's centreline.
 fn coverage_map(pieces: &[Piece], lines: &[Vec<[f64; 2]>], size: (usize, usize)) -> Array2<bool> {
     let mut m = Array2::from_elem(size, false);
+    let flat = m.as_slice_mut().expect("standard layout");
     for (p, line) in pieces.iter().zip(lines) {
         let r = 0.5 * p.m.width_px + 1.0;
         for &c in line {
             disc_rows(c, r, size, |y, xs| {
-                m.row_mut(y).slice_mut(ndarray::s![xs]).fill(true);
+                let row = y * size.1;
+                flat[row + xs.start..row + xs.end].fill(true);
             });
         }
     }

@@ -64,11 +64,12 @@ pub fn substructures(hairs: &[Hair], size: (usize, usize), blur: f64) -> Vec<boo
             .total_cmp(&hairs[a].width_px)
             .then(a.cmp(&b))
     });
+    let flat = owner.as_slice_mut().expect("standard layout");
     for &i in &order {
         let r = 0.5 * hairs[i].width_px + BAND_MARGIN_SIGMAS * blur + 1.0;
         for p in resample(&hairs[i].points, 1.0) {
             disc_rows(p, r, (h, w), |y, xs| {
-                for o in owner.row_mut(y).slice_mut(ndarray::s![xs]) {
+                for o in &mut flat[y * w + xs.start..y * w + xs.end] {
                     if *o == u32::MAX {
                         *o = i as u32;
                     }
