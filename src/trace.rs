@@ -4,7 +4,6 @@
 //! junctions and re-joined end to end by direction continuity, so a hair keeps its
 //! identity across a crossing and hairs leaving one follicle stay apart.
 
-use std::collections::VecDeque;
 
 use ndarray::Array2;
 
@@ -49,15 +48,20 @@ pub struct Trace {
 
 /// Centreline pixels: Steger centre inside the pixel, response above the low threshold.
 fn centre_mask(m: &RidgeMap) -> Array2<bool> {
-    let (h, w) = m.strength.dim();
-    Array2::from_shape_fn((h, w), |(y, x)| {
-        let t = m.offset[[y, x]];
-        let n = m.normal[[y, x]];
-        m.snr[[y, x]] >= SNR_LOW
-            && m.strength[[y, x]] >= STRENGTH_MIN
-            && (t * n[0]).abs() <= CENTRE_BOX
-            && (t * n[1]).abs() <= CENTRE_BOX
-    })
+    let mut mask = Array2::from_elem(m.strength.dim(), false);
+    ndarray::Zip::from(&mut mask)
+        .and(&m.snr)
+        .and(&m.strength)
+        .and(&m.offset)
+        .and(&m.normal)
+        .for_each(|c, &snr, &strength, &t, n| {
+            // `&`, not `&&`: no branches on a noisy mask.
+            *c = (snr >= SNR_LOW)
+                & (strength >= STRENGTH_MIN)
+                & ((t * n[0]).abs() <= CENTRE_BOX)
+                & ((t * n[1]).abs() <= CENTRE_BOX);
+        });
+    mask
 }
 
 const NEIGHBOURS: [(isize, isize); 8] = [
@@ -75,25 +79,32 @@ const NEIGHBOURS: [(isize, isize); 8] = [
 fn hysteresis(m: &RidgeMap, mask: &Array2<bool>) -> Array2<bool> {
     let (h, w) = mask.dim();
     let mut keep = Array2::from_elem((h, w), false);
-    let mut queue = VecDeque::new();
-    for y in 0..h {
-        for x in 0..w {
-            if mask[[y, x]] && !keep[[y, x]] && m.snr[[y, x]] >= SNR_HIGH {
-                keep[[y, x]] = true;
-                queue.push_back((x, y));
-                while let Some((cx, cy)) = queue.pop_front() {
-                    let pol = m.polarity[[cy, cx]];
-                    for (dx, dy) in NEIGHBOURS {
-                        let nx = cx as isize + dx;
-                        let ny = cy as isize + dy;
-                        if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
-                            continue;
-                        }
-                        let (nx, ny) = (nx as usize, ny as usize);
-                        if mask[[ny, nx]] && !keep[[ny, nx]] && m.polarity[[ny, nx]] == pol {
-                            keep[[ny, nx]] = true;
-                            queue.push_back((nx, ny));
-                        }
+    let kept = keep.as_slice_mut().expect("standard layout");
+    let (mask, snr, polarity) = (
+        mask.as_slice().expect("standard layout"),
+        m.snr.as_slice().expect("standard layout"),
+        m.polarity.as_slice().expect("standard layout"),
+    );
+    // A group is the same set whatever order it is grown in: a stack will do. The tests
+    // use `&`, not `&&`: the mask is noisy and branches on it mispredict.
+    let mut stack = Vec::new();
+    for i in 0..mask.len() {
+        if mask[i] & (snr[i] >= SNR_HIGH) && !kept[i] {
+            kept[i] = true;
+            stack.push(i);
+            while let Some(c) = stack.pop() {
+                let pol = polarity[c];
+                let (cx, cy) = (c % w, c / w);
+                for (dx, dy) in NEIGHBOURS {
+                    let nx = cx as isize + dx;
+                    let ny = cy as isize + dy;
+                    if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if mask[j] & !kept[j] & (polarity[j] == pol) {
+                        kept[j] = true;
+                        stack.push(j);
                     }
                 }
             }
@@ -268,10 +279,19 @@ fn neighbour_groups(mask: &Array2<bool>, x: usize, y: usize) -> usize {
 pub fn chains(mask: &Array2<bool>) -> Vec<Vec<(usize, usize)>> {
     let (h, w) = mask.dim();
     let mut m = mask.clone();
+    // The set pixels in raster order.
+    let set: Vec<(usize, usize)> = mask
+        .as_standard_layout()
+        .iter()
+        .enumerate()
+        .filter(|&(_, &v)| v)
+        .map(|(i, _)| (i % w, i / w))
+        .collect();
     // Cut at junctions.
-    let junctions: Vec<(usize, usize)> = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .filter(|&(x, y)| mask[[y, x]] && neighbour_groups(mask, x, y) >= 3)
+    let junctions: Vec<(usize, usize)> = set
+        .iter()
+        .copied()
+        .filter(|&(x, y)| neighbour_groups(mask, x, y) >= 3)
         .collect();
     for &(x, y) in &junctions {
         m[[y, x]] = false;
@@ -333,11 +353,9 @@ pub fn chains(mask: &Array2<bool>) -> Vec<Vec<(usize, usize)>> {
     };
     // Open chains from their ends first, then whatever is left (loops).
     for pass in 0..2 {
-        for y in 0..h {
-            for x in 0..w {
-                if m[[y, x]] && !seen[[y, x]] && (pass == 1 || neighbour_groups(&m, x, y) <= 1) {
-                    out.push(walk((x, y), &m, &mut seen));
-                }
+        for &(x, y) in &set {
+            if m[[y, x]] && !seen[[y, x]] && (pass == 1 || neighbour_groups(&m, x, y) <= 1) {
+                out.push(walk((x, y), &m, &mut seen));
             }
         }
     }
