@@ -74,55 +74,92 @@ fn resample(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     crate::measure::resample_f64(points, 1.0)
 }
 
-/// Cells of a spatial hash: (line, point) pairs by cell.
-type Cells = HashMap<(i64, i64), Vec<(usize, [f64; 2])>>;
-
-/// Spatial hash of the resampled points of many polylines.
+/// Spatial grid of the resampled points of many polylines: (line, point) pairs by cell,
+/// stored densely over the cells the points span (no hashing per lookup).
 struct PointGrid {
     cell: f64,
-    map: Cells,
+    /// Cell coordinates of the first stored cell, and the number of cells along x and y.
+    origin: (i64, i64),
+    size: (i64, i64),
+    /// The entries of cell k are `entries[start[k]..start[k + 1]]`, in the order given.
+    start: Vec<usize>,
+    entries: Vec<(usize, [f64; 2])>,
 }
 
 impl PointGrid {
     fn new(lines: &[Vec<[f64; 2]>], cell: f64) -> Self {
-        let mut map: Cells = HashMap::new();
-        for (i, l) in lines.iter().enumerate() {
-            for &p in l {
-                map.entry(Self::key(p, cell)).or_default().push((i, p));
-            }
+        let keys = || {
+            lines
+                .iter()
+                .enumerate()
+                .flat_map(|(i, l)| l.iter().map(move |&p| (Self::key(p, cell), i, p)))
+        };
+        let (mut lo, mut hi) = ((i64::MAX, i64::MAX), (i64::MIN, i64::MIN));
+        for ((x, y), _, _) in keys() {
+            lo = (lo.0.min(x), lo.1.min(y));
+            hi = (hi.0.max(x), hi.1.max(y));
         }
-        PointGrid { cell, map }
+        let size = if lo.0 > hi.0 {
+            (0, 0)
+        } else {
+            (hi.0 - lo.0 + 1, hi.1 - lo.1 + 1)
+        };
+        let index = |(x, y): (i64, i64)| ((y - lo.1) * size.0 + (x - lo.0)) as usize;
+        let mut start = vec![0usize; (size.0 * size.1) as usize + 1];
+        for (k, _, _) in keys() {
+            start[index(k) + 1] += 1;
+        }
+        for c in 1..start.len() {
+            start[c] += start[c - 1];
+        }
+        let mut next = start.clone();
+        let mut entries = vec![(0, [0.0; 2]); start[start.len() - 1]];
+        for (k, i, p) in keys() {
+            let slot = &mut next[index(k)];
+            entries[*slot] = (i, p);
+            *slot += 1;
+        }
+        PointGrid {
+            cell,
+            origin: lo,
+            size,
+            start,
+            entries,
+        }
     }
     fn key(p: [f64; 2], cell: f64) -> (i64, i64) {
         ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64)
     }
+    /// The entries of the cells within one cell of `p`.
+    fn around(&self, p: [f64; 2]) -> impl Iterator<Item = &(usize, [f64; 2])> {
+        let (cx, cy) = Self::key(p, self.cell);
+        (cy - 1..=cy + 1).flat_map(move |gy| {
+            (cx - 1..=cx + 1).flat_map(move |gx| {
+                let (x, y) = (gx - self.origin.0, gy - self.origin.1);
+                let cell: &[(usize, [f64; 2])] =
+                    if (0..self.size.0).contains(&x) && (0..self.size.1).contains(&y) {
+                        let k = (y * self.size.0 + x) as usize;
+                        &self.entries[self.start[k]..self.start[k + 1]]
+                    } else {
+                        &[]
+                    };
+                cell.iter()
+            })
+        })
+    }
     /// Smallest squared distance from `p` to a point of line `i` within one cell of it.
     fn nearest2(&self, p: [f64; 2], i: usize) -> f64 {
-        let (cx, cy) = Self::key(p, self.cell);
         let mut best = f64::INFINITY;
-        for gy in cy - 1..=cy + 1 {
-            for gx in cx - 1..=cx + 1 {
-                if let Some(v) = self.map.get(&(gx, gy)) {
-                    for &(j, q) in v {
-                        if j == i {
-                            best = best.min((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2));
-                        }
-                    }
-                }
+        for &(j, q) in self.around(p) {
+            if j == i {
+                best = best.min((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2));
             }
         }
         best
     }
     /// Lines with a point within one cell of `p`.
     fn lines_near(&self, p: [f64; 2], out: &mut Vec<usize>) {
-        let (cx, cy) = Self::key(p, self.cell);
-        for gy in cy - 1..=cy + 1 {
-            for gx in cx - 1..=cx + 1 {
-                if let Some(v) = self.map.get(&(gx, gy)) {
-                    out.extend(v.iter().map(|e| e.0));
-                }
-            }
-        }
+        out.extend(self.around(p).map(|e| e.0));
     }
 }
 
@@ -149,9 +186,14 @@ pub fn deduplicate(pieces: Vec<Piece>) -> Vec<Piece> {
     });
     let mut kept = vec![false; pieces.len()];
     let mut near = Vec::new();
+    // Points of the current piece near each other piece, and the pieces counted.
+    let mut on = vec![0usize; pieces.len()];
+    let mut counted: Vec<usize> = Vec::new();
     for &i in &order {
         let pi = &pieces[i];
-        let mut on: HashMap<usize, usize> = HashMap::new();
+        for j in counted.drain(..) {
+            on[j] = 0;
+        }
         for &p in &lines[i] {
             near.clear();
             grid.lines_near(p, &mut near);
@@ -163,11 +205,14 @@ pub fn deduplicate(pieces: Vec<Piece>) -> Vec<Piece> {
                 }
                 let r = (DUPLICATE_RADIUS_SHARE * pieces[j].m.width_px).max(DUPLICATE_MIN_PX);
                 if grid.nearest2(p, j) <= r * r {
-                    *on.entry(j).or_default() += 1;
+                    if on[j] == 0 {
+                        counted.push(j);
+                    }
+                    on[j] += 1;
                 }
             }
         }
-        let duplicate = on.iter().any(|(&j, &n)| {
+        let duplicate = counted.iter().map(|&j| (j, on[j])).any(|(j, n)| {
             n as f64 >= DUPLICATE_SHARE * lines[i].len() as f64
                 && widths_agree(
                     pi.m.width_px,
