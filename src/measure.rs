@@ -477,30 +477,37 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
     let mut sigma = median(&v[..v.len().div_ceil(2)]);
     // ...then divide each wide hair's edge spread by what its own shape (optical depth)
     // spreads an edge beyond the blur, and take the median over hairs.
+    // Each wide hair's median edge separation, edge spread and contrast do not depend on
+    // the blur: taken once, outside the refinement.
+    let wide_hairs: Vec<(&RawHair, f64, f64, f64)> = hairs
+        .iter()
+        .filter_map(|h| {
+            let wide: Vec<&Profile> = h
+                .profiles
+                .iter()
+                .filter(|p| (p.separation() / p.edge_sigma) as f64 >= BLUR_ESTIMATE_MIN_RATIO)
+                .collect();
+            if wide.len() < BLUR_MIN_PROFILES_PER_HAIR || wide.len() * 2 < h.profiles.len() {
+                return None;
+            }
+            let m = median(
+                &wide
+                    .iter()
+                    .map(|p| p.separation() as f64)
+                    .collect::<Vec<_>>(),
+            );
+            let es = median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>());
+            let contrast = median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
+            Some((h, m, es, contrast))
+        })
+        .collect();
     let table = crate::profile_model::table();
     for _ in 0..BLUR_ITERATIONS {
-        let per_hair: Vec<f64> = hairs
+        let per_hair: Vec<f64> = wide_hairs
             .iter()
-            .filter_map(|h| {
-                let wide: Vec<&Profile> = h
-                    .profiles
-                    .iter()
-                    .filter(|p| (p.separation() / p.edge_sigma) as f64 >= BLUR_ESTIMATE_MIN_RATIO)
-                    .collect();
-                if wide.len() < BLUR_MIN_PROFILES_PER_HAIR || wide.len() * 2 < h.profiles.len() {
-                    return None;
-                }
-                let m = median(
-                    &wide
-                        .iter()
-                        .map(|p| p.separation() as f64)
-                        .collect::<Vec<_>>(),
-                );
-                let es = median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>());
-                let contrast =
-                    median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
+            .map(|&(h, m, es, contrast)| {
                 let tau = hair_depth(h, sigma, contrast);
-                Some(es / table.edge_spread(m / sigma, tau))
+                es / table.edge_spread(m / sigma, tau)
             })
             .collect();
         if per_hair.len() < BLUR_MIN_HAIRS {
