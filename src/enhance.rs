@@ -923,16 +923,28 @@ impl<'a> Bilinear<'a> {
         lerp2(r0[x0], r0[x1], r1[x0], r1[x1], tx, ty)
     }
 
-    /// [`Self::at`] for a point the caller knows to lie in 0 ≤ x < width − 1,
-    /// 0 ≤ y < height − 1, where clamping changes nothing: the same value, cheaper.
+    /// [`Self::at`] of N points the caller knows to lie in 0 ≤ x < width − 1,
+    /// 0 ≤ y < height − 1, where clamping changes nothing: the same values, cheaper (the
+    /// coordinate and weight arithmetic of a batch vectorises).
     #[inline(always)]
-    pub fn at_inner(&self, x: f32, y: f32) -> f32 {
-        debug_assert!(x >= 0.0 && y >= 0.0 && x < (self.w - 1) as f32 && y < (self.h - 1) as f32);
-        // Through u32: a float-to-u32 conversion is one instruction, to usize a dozen.
-        let (x0, y0) = (x as u32, y as u32);
-        let i = y0 as usize * self.w + x0 as usize;
-        let (r0, r1) = (&self.data[i..i + 2], &self.data[i + self.w..i + self.w + 2]);
-        lerp2(r0[0], r0[1], r1[0], r1[1], x - x0 as f32, y - y0 as f32)
+    pub fn at_inner_batch<const N: usize>(&self, xs: &[f32; N], ys: &[f32; N], out: &mut [f32; N]) {
+        // Through i32 (the same for these points): float-to-i32 conversions vectorise.
+        let (mut x0, mut y0) = ([0i32; N], [0i32; N]);
+        for l in 0..N {
+            debug_assert!(xs[l] >= 0.0 && xs[l] < (self.w - 1) as f32);
+            debug_assert!(ys[l] >= 0.0 && ys[l] < (self.h - 1) as f32);
+            (x0[l], y0[l]) = (xs[l] as i32, ys[l] as i32);
+        }
+        let mut corners = [[0.0f32; 4]; N];
+        for l in 0..N {
+            let i = y0[l] as usize * self.w + x0[l] as usize;
+            let (r0, r1) = (&self.data[i..i + 2], &self.data[i + self.w..i + self.w + 2]);
+            corners[l] = [r0[0], r0[1], r1[0], r1[1]];
+        }
+        for l in 0..N {
+            let [a00, a10, a01, a11] = corners[l];
+            out[l] = lerp2(a00, a10, a01, a11, xs[l] - x0[l] as f32, ys[l] - y0[l] as f32);
+        }
     }
 }
 

@@ -206,34 +206,54 @@ fn sample_profile(
     buf.clear();
     buf.resize(count, 0.0);
     if inner {
-        sample_lines(at, n, half, buf, |x, y| c.at_inner(x, y));
+        sample_lines(at, n, half, buf, |xs, ys, out| c.at_inner_batch(xs, ys, out));
     } else {
-        sample_lines(at, n, half, buf, |x, y| c.at(x, y));
+        sample_lines(at, n, half, buf, |xs, ys, out| {
+            for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+                *o = c.at(x, y);
+            }
+        });
     }
     true
 }
 
+/// Profile samples computed together (a batch's arithmetic vectorises).
+const SAMPLE_BATCH: usize = 8;
+
 /// Fills `out` with the mean of `sample` over the lines across `at` along `n`, from
 /// `-half` every `SAMPLE_STEP_PX`, `TANGENT_AVERAGE` px either side along the tangent.
+/// `sample` gives the values at a batch of (x, y) points.
 #[inline(always)]
 fn sample_lines(
     at: [f32; 2],
     n: [f32; 2],
     half: f32,
     out: &mut [f32],
-    sample: impl Fn(f32, f32) -> f32,
+    sample: impl Fn(&[f32; SAMPLE_BATCH], &[f32; SAMPLE_BATCH], &mut [f32; SAMPLE_BATCH]),
 ) {
     let t = [n[1], -n[0]];
     let norm = 1.0 / (2 * TANGENT_AVERAGE + 1) as f32;
-    for (k, out) in out.iter_mut().enumerate() {
-        let s = -half + k as f32 * SAMPLE_STEP_PX;
-        let mut acc = 0.0;
+    let last = out.len() - 1;
+    for (c, chunk) in out.chunks_mut(SAMPLE_BATCH).enumerate() {
+        let mut acc = [0.0f32; SAMPLE_BATCH];
         for j in -TANGENT_AVERAGE..=TANGENT_AVERAGE {
-            let x = at[0] + s * n[0] + j as f32 * t[0];
-            let y = at[1] + s * n[1] + j as f32 * t[1];
-            acc += sample(x, y);
+            let (mut xs, mut ys) = ([0.0; SAMPLE_BATCH], [0.0; SAMPLE_BATCH]);
+            for l in 0..SAMPLE_BATCH {
+                // A last, partial batch repeats the last sample (inside the window).
+                let k = (c * SAMPLE_BATCH + l).min(last) as i32; // (i32 to f32 vectorises)
+                let s = -half + k as f32 * SAMPLE_STEP_PX;
+                xs[l] = at[0] + s * n[0] + j as f32 * t[0];
+                ys[l] = at[1] + s * n[1] + j as f32 * t[1];
+            }
+            let mut v = [0.0; SAMPLE_BATCH];
+            sample(&xs, &ys, &mut v);
+            for (a, v) in acc.iter_mut().zip(v) {
+                *a += v;
+            }
         }
-        *out = acc * norm;
+        for (o, a) in chunk.iter_mut().zip(acc) {
+            *o = a * norm;
+        }
     }
 }
 
