@@ -23,7 +23,12 @@ fn digest(case: &support::Case) -> u64 {
     }
     let a = trichometer::analyze(&img, &Settings::default()).expect("analyses");
     format!("{a:?}").hash(&mut h);
-    println!("{}: {} traces, {} hairs", case.label, traces.len(), a.hairs.len());
+    println!(
+        "{}: {} traces, {} hairs",
+        case.label,
+        traces.len(),
+        a.hairs.len()
+    );
     h.finish()
 }
 
@@ -43,7 +48,10 @@ fn main() {
     }
     if args.first().map(|s| s == "stages").unwrap_or(false) {
         let reps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
-        for case in [support::realistic(1920, 1080), support::dense(1280, 960, 200)] {
+        for case in [
+            support::realistic(1920, 1080),
+            support::dense(1280, 960, 200),
+        ] {
             let img = support::decode(&case.jpeg);
             let lum = support::luminance(&img);
             let ridge = support::ridges(&lum);
@@ -51,16 +59,25 @@ fn main() {
             let r = ms(support::median_time(reps, || support::ridges(&lum)));
             let t = ms(support::median_time(reps, || support::trace(&ridge)));
             let traces = support::trace(&ridge);
-            let m = ms(support::median_time(reps, || support::measure(&ridge, traces.clone())));
+            let m = ms(support::median_time(reps, || {
+                support::measure(&ridge, traces.clone())
+            }));
             let wh = ms(support::median_time(reps, || support::whole(&img)));
-            println!("{}: ridges {r:.1} trace {t:.1} measure {m:.1} whole {wh:.1} ms", case.label);
+            println!(
+                "{}: ridges {r:.1} trace {t:.1} measure {m:.1} whole {wh:.1} ms",
+                case.label
+            );
         }
         return;
     }
     let reps: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
     let dense = args.get(1).map(|s| s == "dense").unwrap_or(false);
     // The phantom is cached in the temporary folder: rendering it costs more than an analysis.
-    let path = std::env::temp_dir().join(if dense { "prof_dense.jpg" } else { "prof_1920.jpg" });
+    let path = std::env::temp_dir().join(if dense {
+        "prof_dense.jpg"
+    } else {
+        "prof_1920.jpg"
+    });
     let jpeg = std::fs::read(&path).unwrap_or_else(|_| {
         let case = if dense {
             support::dense(1280, 960, 200)

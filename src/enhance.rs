@@ -943,7 +943,14 @@ impl<'a> Bilinear<'a> {
         }
         for l in 0..N {
             let [a00, a10, a01, a11] = corners[l];
-            out[l] = lerp2(a00, a10, a01, a11, xs[l] - x0[l] as f32, ys[l] - y0[l] as f32);
+            out[l] = lerp2(
+                a00,
+                a10,
+                a01,
+                a11,
+                xs[l] - x0[l] as f32,
+                ys[l] - y0[l] as f32,
+            );
         }
     }
 }

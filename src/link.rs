@@ -621,7 +621,11 @@ mod tests {
             if k % 4 == 0 {
                 c = [c[0].round() + 0.5, c[1].round()];
             }
-            let r = if k % 5 == 0 { (8.0 * next()).round() } else { 9.0 * next() };
+            let r = if k % 5 == 0 {
+                (8.0 * next()).round()
+            } else {
+                9.0 * next()
+            };
             let mut fast = Array2::from_elem(size, false);
             disc_rows(c, r, size, |y, xs| {
                 for x in xs {

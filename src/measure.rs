@@ -173,13 +173,7 @@ fn normal_at(path: &[[f32; 2]], i: usize, span: usize) -> [f32; 2] {
 }
 
 /// Samples the contrast across the hair; `None` when the window leaves the image.
-fn sample_profile(
-    c: Bilinear,
-    at: [f32; 2],
-    n: [f32; 2],
-    half: f32,
-    buf: &mut Vec<f32>,
-) -> bool {
+fn sample_profile(c: Bilinear, at: [f32; 2], n: [f32; 2], half: f32, buf: &mut Vec<f32>) -> bool {
     let (h, w) = c.dim();
     let t = [n[1], -n[0]];
     // Every sample lies within half + 1/8 (the last step) along the normal and
@@ -206,7 +200,9 @@ fn sample_profile(
     buf.clear();
     buf.resize(count, 0.0);
     if inner {
-        sample_lines(at, n, half, buf, |xs, ys, out| c.at_inner_batch(xs, ys, out));
+        sample_lines(at, n, half, buf, |xs, ys, out| {
+            c.at_inner_batch(xs, ys, out)
+        });
     } else {
         sample_lines(at, n, half, buf, |xs, ys, out| {
             for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {

@@ -4,7 +4,6 @@
 //! junctions and re-joined end to end by direction continuity, so a hair keeps its
 //! identity across a crossing and hairs leaving one follicle stay apart.
 
-
 use ndarray::Array2;
 
 use crate::enhance::RidgeMap;
