@@ -246,11 +246,18 @@ impl ShapeTable {
 
 /// Row index j (≥ 1) and blend t between rows j−1 and j for log-depth `lt`.
 fn row_of(lt: f64) -> (usize, f64) {
-    let j = TAUS
-        .partition_point(|&t| t.ln() < lt)
+    let log_taus = log_taus();
+    let j = log_taus
+        .partition_point(|&t| t < lt)
         .clamp(1, TAUS.len() - 1);
-    let (a, b) = (TAUS[j - 1].ln(), TAUS[j].ln());
+    let (a, b) = (log_taus[j - 1], log_taus[j]);
     (j, ((lt - a) / (b - a)).clamp(0.0, 1.0))
+}
+
+/// ln of each of `TAUS`, computed once per process.
+fn log_taus() -> &'static [f64; TAUS.len()] {
+    static LOG_TAUS: OnceLock<[f64; TAUS.len()]> = OnceLock::new();
+    LOG_TAUS.get_or_init(|| TAUS.map(f64::ln))
 }
 
 /// Steps of the search over log τ.
