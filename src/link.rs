@@ -439,15 +439,16 @@ pub(crate) fn disc_rows(
         if !inside(near) {
             continue;
         }
+        // First guesses (truncated, not rounded: the steps below find the exact ends).
         let s = (r * r - dy2).max(0.0).sqrt();
-        let mut a = ((c[0] - s).ceil() as i64).clamp(lo, near);
+        let mut a = ((c[0] - s) as i64).clamp(lo, near);
         while a > lo && inside(a - 1) {
             a -= 1;
         }
         while !inside(a) {
             a += 1;
         }
-        let mut b = ((c[0] + s).floor() as i64).clamp(near, hi);
+        let mut b = ((c[0] + s) as i64).clamp(near, hi);
         while b < hi && inside(b + 1) {
             b += 1;
         }
