@@ -615,6 +615,72 @@ mod tests {
         Array2::from_shape_fn((h, w), |(y, x)| rows[y].as_bytes()[x] == b'#')
     }
 
+    /// Zhang–Suen by whole-image sweeps, straight from the definition (reference).
+    fn naive_thin(mask: &mut Array2<bool>) {
+        let (h, w) = mask.dim();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for pass in 0..2 {
+                let mut del = Vec::new();
+                for y in 1..h - 1 {
+                    for x in 1..w - 1 {
+                        // p2..p9 clockwise from north.
+                        let p = [
+                            mask[[y - 1, x]],
+                            mask[[y - 1, x + 1]],
+                            mask[[y, x + 1]],
+                            mask[[y + 1, x + 1]],
+                            mask[[y + 1, x]],
+                            mask[[y + 1, x - 1]],
+                            mask[[y, x - 1]],
+                            mask[[y - 1, x - 1]],
+                        ];
+                        let b = p.iter().filter(|&&v| v).count();
+                        let a = (0..8).filter(|&i| !p[i] && p[(i + 1) % 8]).count();
+                        let (c1, c2) = if pass == 0 {
+                            (p[0] && p[2] && p[4], p[2] && p[4] && p[6])
+                        } else {
+                            (p[0] && p[2] && p[6], p[0] && p[4] && p[6])
+                        };
+                        if mask[[y, x]] && (2..=6).contains(&b) && a == 1 && !c1 && !c2 {
+                            del.push((x, y));
+                        }
+                    }
+                }
+                for &(x, y) in &del {
+                    mask[[y, x]] = false;
+                }
+                changed |= !del.is_empty();
+            }
+        }
+    }
+
+    #[test]
+    fn thinning_matches_the_whole_image_sweeps() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for k in 0..60usize {
+            // Noise of rising density, with thick bars across it.
+            let density = 1 + k % 6;
+            let mut m = Array2::from_shape_fn((37, 53), |_| next() % 8 < density as u64);
+            for x in 0..53 {
+                for y in 10..10 + k % 9 {
+                    m[[y, x]] = true;
+                }
+            }
+            let mut reference = m.clone();
+            naive_thin(&mut reference);
+            thin(&mut m);
+            assert_eq!(m, reference, "mask {k}");
+        }
+    }
+
     #[test]
     fn thinning_leaves_one_pixel_line() {
         let mut m = mask_from(&[
