@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use trichometer::truth::TruthImage;
-use trichometer::{enhance, load, measure, trace};
+use trichometer::{enhance, link, load, measure, trace};
 
 /// Share of a truth hair's points within `tol` px of some point of `lines`.
 fn coverage(truth: &[[f64; 2]], lines: &[Vec<[f32; 2]>], tol: f64) -> f64 {
@@ -62,12 +62,33 @@ fn main() {
         let meas_lines: Vec<Vec<[f32; 2]>> = raws.iter().map(|r| r.path.clone()).collect();
         let mut acc_lines = Vec::new();
         let mut rej: Vec<(Vec<[f32; 2]>, String)> = Vec::new();
+        let mut pieces = Vec::new();
         for r in &raws {
-            match measure::finish(r, blur, s.min_length_px) {
-                Ok(_) => acc_lines.push(r.path.clone()),
+            match measure::finish(r, blur, 0.0) {
+                Ok(m) => {
+                    acc_lines.push(r.path.clone());
+                    pieces.push(link::Piece {
+                        m,
+                        polarity: r.trace.polarity,
+                    });
+                }
                 Err(e) => rej.push((r.path.clone(), format!("{e:?}"))),
             }
         }
+        let linked = link::link(link::deduplicate(pieces), blur, &ridge.contrast);
+        let as_f32 = |m: &measure::Measured| -> Vec<[f32; 2]> {
+            m.points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect()
+        };
+        let link_lines: Vec<Vec<[f32; 2]>> = linked.iter().map(|p| as_f32(&p.m)).collect();
+        // The length filter of `analyze_luminance` (flagged lines need 2.5x).
+        let long_lines: Vec<Vec<[f32; 2]>> = linked
+            .iter()
+            .filter(|p| {
+                let f = if p.m.flag.is_some() { 2.5 } else { 1.0 };
+                p.m.length_px >= f * s.min_length_px
+            })
+            .map(|p| as_f32(&p.m))
+            .collect();
         let res = trichometer::analyze_luminance(&lum, &s).unwrap();
         let fin: Vec<Vec<[f32; 2]>> = res
             .hairs
@@ -83,7 +104,20 @@ fn main() {
             "{} blur true {:.2} est {:.2} scale {:.2}",
             t.image, t.blur_sigma_px, blur, t.um_per_px
         );
-        for h in t.hairs.iter().filter(|h| h.length_px >= 40.0) {
+        for h in t.hairs.iter().filter(|h| h.visible_length_px() >= 40.0) {
+            // Only the part not hidden by another hair counts.
+            let mask = h.hidden_mask();
+            let visible: Vec<[f64; 2]> = h
+                .points
+                .iter()
+                .zip(&mask)
+                .filter(|(_, &m)| !m)
+                .map(|(p, _)| *p)
+                .collect();
+            let h = &trichometer::truth::TruthHair {
+                points: visible,
+                ..h.clone()
+            };
             let cls = format!("{:?}{}", h.class, if h.light { "-light" } else { "" });
             let tol = (0.5 * h.width_px).max(2.0) + 1.0;
             // Ridge: share of truth points whose best snr within tol is >= SNR_HIGH.
@@ -133,6 +167,8 @@ fn main() {
             let c_tr = coverage(&h.points, &tr_lines, tol);
             let c_me = coverage(&h.points, &meas_lines, tol);
             let c_ac = coverage(&h.points, &acc_lines, tol);
+            let c_li = coverage(&h.points, &link_lines, tol);
+            let c_ln = coverage(&h.points, &long_lines, tol);
             let c_fi = coverage(&h.points, &fin, tol);
             let e = tally.entry(cls.clone()).or_default();
             e[0] += 1;
@@ -151,8 +187,8 @@ fn main() {
                 *reasons.entry(format!("{cls}:{why}")).or_default() += 1;
                 if std::env::var("VERBOSE").is_ok() {
                     println!(
-                        "  miss {cls} w {:.1}px len {:.0} snr {:.1}/{:.1} snr>{:.2} tr {:.2} me {:.2} ac {:.2} fi {:.2} [{why}] at {:?}",
-                        h.width_px, h.length_px, snr_med, snr_lo, strong, c_tr, c_me, c_ac, c_fi, h.points[h.points.len() / 2]
+                        "  miss {cls} w {:.1}px len {:.0} snr {:.1}/{:.1} snr>{:.2} tr {:.2} me {:.2} ac {:.2} li {:.2} ln {:.2} fi {:.2} [{why}] at {:?}",
+                        h.width_px, h.length_px, snr_med, snr_lo, strong, c_tr, c_me, c_ac, c_li, c_ln, c_fi, h.points[h.points.len() / 2]
                     );
                 }
             }

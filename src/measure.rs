@@ -30,6 +30,9 @@ const PROFILE_MIN_SNR: f32 = 3.0;
 /// Dips inside the shaft narrower than this (px) are crossed when looking for the edge
 /// from the centre (medulla, highlight stripe).
 const MAX_INNER_DIP_PX: f32 = 2.0;
+/// Outer bands whose medians differ by more than this many noise SDs: one lies on a
+/// neighbouring hair, not on skin.
+const NEIGHBOUR_BASELINE_NOISES: f32 = 4.0;
 /// Hairs need at least this share of their profiles measurable.
 const MIN_VALID_SHARE: f32 = 0.3;
 /// Relative spread (robust SD / width) of the local widths above which a hair's width is
@@ -396,11 +399,17 @@ pub fn profile_trace(
             l.extend(buf[..band].iter().map(|&v| (sign * v) as f64));
             r.clear();
             r.extend(buf[m - band..].iter().map(|&v| (sign * v) as f64));
-            let bl = median_mut(&mut l) as f32;
-            let br = median_mut(&mut r) as f32;
+            let mut bl = median_mut(&mut l) as f32;
+            let mut br = median_mut(&mut r) as f32;
             l.iter_mut().for_each(|v| *v -= bl as f64);
             r.iter_mut().for_each(|v| *v -= br as f64);
             let noise = 0.5 * (robust_sd_mut(&mut l) + robust_sd_mut(&mut r)) as f32;
+            // A neighbouring hair in one outer band pulls its median away from the skin
+            // (contrast 0): then the other side is the baseline on both.
+            if (bl - br).abs() > NEIGHBOUR_BASELINE_NOISES * noise.max(1e-4) {
+                let skin = if bl.abs() < br.abs() { bl } else { br };
+                (bl, br) = (skin, skin);
+            }
             q.clear();
             for (k, &v) in buf.iter().enumerate() {
                 let t = k as f32 / (m - 1) as f32;
@@ -865,5 +874,32 @@ mod tests {
                 assert!((es - 1.0).abs() < 0.15, "edge sigma {es}");
             }
         }
+    }
+
+    #[test]
+    fn neighbour_in_the_window_does_not_tilt_the_baseline() {
+        // Regression: a thin hair with a darker wide one 3 px from its edge. The wide
+        // hair filled one outer band, the linear baseline rose under the thin hair and
+        // most of its profiles failed (seed 100, phantom_0001 at (345, 489)).
+        let (w, w2, gap) = (3.0f64, 12.0f64, 3.0f64);
+        let (xc, xc2) = (40.0f64, 40.0 + 0.5 * (w + w2) + gap);
+        let c = Array2::from_shape_fn((80, 80), |(_, x)| {
+            let x = x as f64;
+            -(0.3 * naive_blurred_bar(x - xc, w) + 0.5 * naive_blurred_bar(x - xc2, w2)) as f32
+        });
+        let trace = crate::trace::Trace {
+            points: (5..75).map(|y| [xc as f32, y as f32]).collect(),
+            polarity: 1,
+            sigma: 0.29 * w as f32,
+        };
+        let raw = profile_trace(&c, trace, 1.0, 48.0);
+        assert!(
+            raw.profiles.len() * 10 >= raw.attempted * 9,
+            "{} of {} profiles",
+            raw.profiles.len(),
+            raw.attempted
+        );
+        let m = finish(&raw, 1.0, 0.0).expect("measured");
+        assert!((m.width_px - w).abs() < 0.3, "width {}", m.width_px);
     }
 }

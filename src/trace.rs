@@ -594,7 +594,74 @@ pub fn trace(m: &RidgeMap) -> Vec<Trace> {
             }
         })
         .collect();
-    join(pieces)
+    join(pieces).into_iter().flat_map(split_at_corners).collect()
+}
+
+/// Arc length (px) on each side of a point over which its turning angle is measured.
+const CORNER_SPAN_PX: f32 = 8.0;
+/// A trace turning by more than this (degrees) within `CORNER_SPAN_PX` on each side has
+/// run from one hair into a crossing one at a junction: no hair bends that tightly.
+const CORNER_MAX_TURN_DEG: f32 = 40.0;
+
+/// Cuts a trace at its corners (the sharpest point of each run of points turning by more
+/// than `CORNER_MAX_TURN_DEG`); `link` joins the straight continuations again.
+fn split_at_corners(t: Trace) -> Vec<Trace> {
+    let p = &t.points;
+    let n = p.len();
+    let mut cum = vec![0.0f32; n];
+    for i in 1..n {
+        cum[i] = cum[i - 1] + ((p[i][0] - p[i - 1][0]).hypot(p[i][1] - p[i - 1][1]));
+    }
+    let mut turn = vec![0.0f32; n];
+    let (mut a, mut b) = (0, 0);
+    for i in 0..n {
+        while cum[i] - cum[a] > CORNER_SPAN_PX {
+            a += 1;
+        }
+        while b + 1 < n && cum[b] - cum[i] < CORNER_SPAN_PX {
+            b += 1;
+        }
+        if a == 0 && cum[i] < CORNER_SPAN_PX || cum[b] - cum[i] < CORNER_SPAN_PX {
+            continue;
+        }
+        let unit = |d: [f32; 2]| {
+            let l = d[0].hypot(d[1]).max(1e-6);
+            [d[0] / l, d[1] / l]
+        };
+        let back = unit([p[i][0] - p[a][0], p[i][1] - p[a][1]]);
+        let ahead = unit([p[b][0] - p[i][0], p[b][1] - p[i][1]]);
+        turn[i] = angle_deg(back, ahead);
+    }
+    let mut cuts = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if turn[i] <= CORNER_MAX_TURN_DEG {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < n && turn[i] > CORNER_MAX_TURN_DEG {
+            i += 1;
+        }
+        let sharpest = (start..i).max_by(|&x, &y| turn[x].total_cmp(&turn[y])).unwrap();
+        cuts.push(sharpest);
+    }
+    if cuts.is_empty() {
+        return vec![t];
+    }
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut from = 0;
+    for c in cuts.into_iter().chain(std::iter::once(n)) {
+        if c - from >= MIN_CHAIN_PX {
+            out.push(Trace {
+                points: p[from..c].to_vec(),
+                polarity: t.polarity,
+                sigma: t.sigma,
+            });
+        }
+        from = c;
+    }
+    out
 }
 
 /// Length of a polyline (px).
@@ -763,5 +830,37 @@ mod tests {
             straight([50.0, 49.0], [88.0, 17.0], 1.5),
         ];
         assert_eq!(join(pieces).len(), 2);
+    }
+
+    #[test]
+    fn traces_are_cut_at_corners_not_along_curves() {
+        // An L: 60 px along x, then 60 px turning 70° into a crossing hair.
+        let mut pts: Vec<[f32; 2]> = (0..=60).map(|i| [i as f32, 50.0]).collect();
+        let (c, s) = (70f32.to_radians().cos(), 70f32.to_radians().sin());
+        pts.extend((1..=60).map(|i| [60.0 + i as f32 * c, 50.0 + i as f32 * s]));
+        let l = Trace {
+            points: pts,
+            polarity: 1,
+            sigma: 2.0,
+        };
+        let parts = split_at_corners(l);
+        assert_eq!(parts.len(), 2);
+        let end = parts[0].points.last().unwrap();
+        assert!((end[0] - 60.0).abs() <= 1.5 && (end[1] - 50.0).abs() <= 1.5, "{end:?}");
+        // A curly hair (radius 40 px, 180°) and a straight one stay whole.
+        let arc: Vec<[f32; 2]> = (0..=125)
+            .map(|i| {
+                let a = i as f32 / 40.0;
+                [100.0 + 40.0 * a.cos(), 100.0 + 40.0 * a.sin()]
+            })
+            .collect();
+        for points in [arc, (0..100).map(|i| [i as f32, 3.0]).collect()] {
+            let t = Trace {
+                points,
+                polarity: 1,
+                sigma: 2.0,
+            };
+            assert_eq!(split_at_corners(t).len(), 1);
+        }
     }
 }

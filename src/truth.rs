@@ -46,4 +46,29 @@ pub struct TruthHair {
     pub class: HairClass,
     /// True when the hair is lighter than the skin around it (grey/white hair).
     pub light: bool,
+    /// Runs `[start, end)` of `points` indices whose centre lies inside another hair's
+    /// shaft (under it, or over a hair of the same colour): not separately visible.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<[usize; 2]>,
+    /// Length of the hidden runs, px (each point carries half of its two steps).
+    #[serde(default)]
+    pub hidden_length_px: f64,
+}
+
+impl TruthHair {
+    /// Centreline length not hidden by another hair, px: what a detector can see.
+    pub fn visible_length_px(&self) -> f64 {
+        (self.length_px - self.hidden_length_px).max(0.0)
+    }
+
+    /// Whether each of `points` is hidden by another hair.
+    pub fn hidden_mask(&self) -> Vec<bool> {
+        let mut m = vec![false; self.points.len()];
+        for &[a, b] in &self.hidden {
+            for v in m.iter_mut().take(b).skip(a) {
+                *v = true;
+            }
+        }
+        m
+    }
 }

@@ -45,8 +45,10 @@
 //!   most length; it *matches* when that is ≥ 50% of its length. Several report pieces
 //!   may match one truth hair (fragmentation).
 //! * **Recall.** A truth hair is *recalled* when its points within its tol of a point of
-//!   a matching report piece make up ≥ 50% of its visible length. Only truth hairs with
-//!   `length_px ≥ min_length_px` count for recall and for the per-image truth count.
+//!   a matching report piece make up ≥ 50% of its visible length: its length in the
+//!   frame minus the parts the truth marks `hidden` (centre inside another hair's shaft).
+//!   Only truth hairs with a visible length ≥ `min_length_px` count for recall and for
+//!   the per-image truth count.
 //!   Classes (thin / intermediate / terminal) are those of the truth width in µm under
 //!   the `thin_um` / `terminal_um` limits of [`ValidateOptions`]. Recall is also split
 //!   into light (grey/white) and dark truth hairs.
@@ -62,8 +64,8 @@
 //! * **Per image**: thin-fraction error (percentage points; the report's share
 //!   recomputed from its hairs' `width_um` with `thin_um`; the truth's from its
 //!   `summary`, recomputed from its hairs when `thin_um` is not 30), cv error, mean-width
-//!   error (µm), and hair-count error (report `hair_count` − truth hairs with
-//!   `length_px ≥ min_length_px`, also in %), with medians of their absolute values
+//!   error (µm), and hair-count error (report `hair_count` − truth hairs with a
+//!   visible length ≥ `min_length_px`, also in %), with medians of their absolute values
 //!   and their signed means over scored images.
 
 use std::collections::HashMap;
@@ -573,20 +575,25 @@ struct Poly {
     pts: Vec<[f64; 2]>,
     w: Vec<f64>,
     len: f64,
+    /// Index of the input point nearest along the line to each of `pts`.
+    src: Vec<usize>,
 }
 
 fn resample(points: &[[f64; 2]]) -> Poly {
     let mut pts = Vec::with_capacity(points.len() * 2);
+    let mut src = Vec::with_capacity(points.len() * 2);
     if let Some(&first) = points.first() {
         pts.push(first);
+        src.push(0);
     }
-    for s in points.windows(2) {
+    for (i, s) in points.windows(2).enumerate() {
         let (a, b) = (s[0], s[1]);
         let l = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
         let n = (l.ceil() as usize).max(1);
         for k in 1..=n {
             let t = k as f64 / n as f64;
             pts.push([a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t]);
+            src.push(if t <= 0.5 { i } else { i + 1 });
         }
     }
     let mut w = vec![0.0; pts.len()];
@@ -597,7 +604,7 @@ fn resample(points: &[[f64; 2]]) -> Poly {
         w[i] += l / 2.0;
         len += l;
     }
-    Poly { pts, w, len }
+    Poly { pts, w, len, src }
 }
 
 fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
@@ -956,7 +963,7 @@ fn truth_figures(
     let counted = truth
         .hairs
         .iter()
-        .filter(|h| h.length_px >= opts.min_length_px)
+        .filter(|h| h.visible_length_px() >= opts.min_length_px)
         .count();
     let thin = if opts.thin_um == DEFAULT_THIN_UM && truth.summary.thin_fraction.is_some() {
         truth.summary.thin_fraction
@@ -976,7 +983,7 @@ fn unscored_image(
     let recall_items: Vec<(Option<f64>, Option<bool>, bool)> = truth
         .hairs
         .iter()
-        .filter(|h| h.length_px >= opts.min_length_px)
+        .filter(|h| h.visible_length_px() >= opts.min_length_px)
         .map(|h| (Some(h.width_um), Some(h.light), false))
         .collect();
     ImageEval {
@@ -1048,17 +1055,24 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
         if !matches.iter().any(|m| m.0 == k) {
             continue;
         }
+        // Only the visible part counts: where another hair hides it, nothing can.
+        let hidden = truth.hairs[k].hidden_mask();
         let mut covered = 0.0;
+        let mut visible = 0.0;
         let mut any_point = false;
-        for (p, w) in tp.pts.iter().zip(&tp.w) {
+        for ((p, w), &i) in tp.pts.iter().zip(&tp.w).zip(&tp.src) {
+            if hidden[i] {
+                continue;
+            }
+            visible += w;
             mgrid.near(*p, &mut buf);
             if buf.iter().any(|&(m, d)| matches[m].0 == k && d <= tols[k]) {
                 covered += w;
                 any_point = true;
             }
         }
-        recalled[k] = if tp.len > 0.0 {
-            covered >= 0.5 * tp.len
+        recalled[k] = if visible > 0.0 {
+            covered >= 0.5 * visible
         } else {
             any_point
         };
@@ -1117,7 +1131,7 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
         .hairs
         .iter()
         .zip(&recalled)
-        .filter(|(h, _)| h.length_px >= opts.min_length_px)
+        .filter(|(h, _)| h.visible_length_px() >= opts.min_length_px)
         .map(|(h, r)| (Some(h.width_um), Some(h.light), *r))
         .collect();
     let n_rec = recall_items.iter().filter(|r| r.2).count();
@@ -1585,6 +1599,8 @@ mod tests {
             length_px: dist(a, b),
             class: HairClass::of_width_um(width_um, 30.0, 60.0),
             light: false,
+            hidden: vec![],
+            hidden_length_px: 0.0,
         }
     }
 
@@ -1812,6 +1828,34 @@ mod tests {
         close(v.width_error.all.median_abs_error, 0.0, 0.0);
         close(v.length_precision.unwrap().precision, 1.0, 1e-12);
         assert_eq!(v.per_image[0].count_error, Some(0)); // 3 pieces vs 3 truth hairs ≥ 40 px
+    }
+
+    #[test]
+    fn recall_counts_only_the_visible_length() {
+        let mut t1 = truth1();
+        // Hair 0 (200 px) hidden under another hair over its first 120 px; hair 2 (150
+        // px) hidden but for 30 px: it no longer counts (visible length < 40 px).
+        t1.hairs[0].hidden = vec![[0, 121]];
+        t1.hairs[0].hidden_length_px = 120.5;
+        t1.hairs[2].hidden = vec![[0, 121]];
+        t1.hairs[2].hidden_length_px = 120.0;
+        let r = report_with(&t1, "phantom_0001.jpg", |a| {
+            // Only the visible 80 px of hair 0 are found (40% of its whole length).
+            a.hairs[0].points = a.hairs[0].points[130..].to_vec();
+        });
+        let v = run(std::slice::from_ref(&t1), &[r.clone()]);
+        assert_eq!(
+            v.recall.overall,
+            Recall {
+                n: 2,
+                recalled: 2,
+                recall: Some(1.0)
+            }
+        );
+        assert_eq!(v.per_image[0].truth_hairs, 2);
+        // The same report against a truth without hidden parts misses hair 0.
+        let v = run(&[truth1()], &[r]);
+        assert_eq!((v.recall.overall.n, v.recall.overall.recalled), (3, 2));
     }
 
     #[test]

@@ -596,7 +596,8 @@ fn visible_runs(pts: &[[f64; 2]], cum: &[f64], w: f64, h: f64) -> Vec<Vec<([f64;
 pub(crate) fn truth(look: &Look, hairs: &[Hair]) -> Vec<TruthHair> {
     let (w, h) = (look.w as f64, look.h as f64);
     let mut out = Vec::new();
-    for hair in hairs {
+    let mut owner = Vec::new();
+    for (hi, hair) in hairs.iter().enumerate() {
         for run in visible_runs(&hair.pts, &hair.cum, w, h) {
             let (sa, sb) = (run[0].1, run[run.len() - 1].1);
             let len = sb - sa;
@@ -644,10 +645,82 @@ pub(crate) fn truth(look: &Look, hairs: &[Hair]) -> Vec<TruthHair> {
                 length_px: len,
                 class: HairClass::of_width_um(width_um, 30.0, 60.0),
                 light: hair.light,
+                hidden: Vec::new(),
+                hidden_length_px: 0.0,
             });
+            owner.push(hi);
         }
     }
+    mark_hidden(&mut out, &owner, hairs, look);
     out
+}
+
+/// Grid cell (px) of the shaft samples searched by [`mark_hidden`].
+const HIDDEN_CELL_PX: f64 = 8.0;
+
+/// Marks the truth points whose centre lies inside another hair's shaft: under a hair
+/// drawn later (occluded), or over one of the same polarity drawn earlier (composited
+/// in nearly the same colour). Such parts cannot be seen apart from the other hair.
+fn mark_hidden(out: &mut [TruthHair], owner: &[usize], hairs: &[Hair], look: &Look) {
+    let rmax = hairs.iter().map(|h| h.max_width() / 2.0).fold(0.0, f64::max);
+    let (gw, gh) = (
+        (look.w as f64 / HIDDEN_CELL_PX).ceil() as usize + 1,
+        (look.h as f64 / HIDDEN_CELL_PX).ceil() as usize + 1,
+    );
+    let cell = |v: f64, n: usize| ((v / HIDDEN_CELL_PX).floor().max(0.0) as usize).min(n - 1);
+    // Shaft samples (hair, x, y, radius) in the frame, bucketed by cell.
+    let mut grid: Vec<Vec<(usize, [f64; 2], f64)>> = vec![Vec::new(); gw * gh];
+    for (hj, hair) in hairs.iter().enumerate() {
+        for (p, &s) in hair.pts.iter().zip(&hair.cum) {
+            let r = hair.width(s) / 2.0;
+            if p[0] < -r || p[1] < -r || p[0] > look.w as f64 + r || p[1] > look.h as f64 + r {
+                continue;
+            }
+            grid[cell(p[1], gh) * gw + cell(p[0], gw)].push((hj, *p, r));
+        }
+    }
+    let reach = (rmax / HIDDEN_CELL_PX).ceil() as usize + 1;
+    for (t, &hi) in out.iter_mut().zip(owner) {
+        let hides = |hj: usize| hj != hi && (hj > hi || hairs[hj].light == hairs[hi].light);
+        let mask: Vec<bool> = t
+            .points
+            .iter()
+            .map(|p| {
+                let (cx, cy) = (cell(p[0], gw), cell(p[1], gh));
+                (cy.saturating_sub(reach)..=(cy + reach).min(gh - 1)).any(|y| {
+                    (cx.saturating_sub(reach)..=(cx + reach).min(gw - 1)).any(|x| {
+                        grid[y * gw + x].iter().any(|&(hj, q, r)| {
+                            hides(hj) && (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) < r * r
+                        })
+                    })
+                })
+            })
+            .collect();
+        let n = mask.len();
+        let mut i = 0;
+        while i < n {
+            if !mask[i] {
+                i += 1;
+                continue;
+            }
+            let a = i;
+            while i < n && mask[i] {
+                i += 1;
+            }
+            t.hidden.push([a, i]);
+        }
+        // Each point carries half of its two neighbouring steps.
+        t.hidden_length_px = (0..n)
+            .filter(|&k| mask[k])
+            .map(|k| {
+                let step = |j: usize| {
+                    let (a, b) = (t.points[j], t.points[j + 1]);
+                    ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt() / 2.0
+                };
+                (if k > 0 { step(k - 1) } else { 0.0 }) + (if k + 1 < n { step(k) } else { 0.0 })
+            })
+            .sum();
+    }
 }
 
 #[cfg(test)]

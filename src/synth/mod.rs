@@ -15,6 +15,9 @@
 //! Truth conventions worth knowing when scoring:
 //! - every hair is in the truth even where it is hidden under another hair, a scale, a
 //!   bubble or glare, and near its root, where it is drawn faded (seen through the skin);
+//!   the runs of its centreline lying inside another hair's shaft (under it, or over a
+//!   hair of the same polarity, composited in nearly the same colour) are listed in
+//!   `hidden`, and `validate` counts recall over the rest (the visible length);
 //! - `light` is true when the hair's own colour is brighter than the image's base skin
 //!   (white/grey hairs, and hypopigmented hairs on dark skin); every hair is kept at least
 //!   25% away from the skin's luminance so the flag is unambiguous;

@@ -208,6 +208,42 @@ fn synth_clipping_splits_reentering_hairs() {
 }
 
 #[test]
+fn synth_hidden_parts_lie_inside_another_hair() {
+    let dist_to = |p: [f64; 2], line: &[[f64; 2]]| {
+        line.iter()
+            .map(|q| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt())
+            .fold(f64::INFINITY, f64::min)
+    };
+    let mut hidden_points = 0;
+    for seed in 0..4u64 {
+        let o = PhantomOptions {
+            width: 480,
+            height: 360,
+            ..small(Difficulty::Hard)
+        };
+        let (_, t) = render_phantom(seed, 0, &o);
+        for (i, h) in t.hairs.iter().enumerate() {
+            let mask = h.hidden_mask();
+            assert!(h.hidden_length_px >= 0.0 && h.hidden_length_px <= h.length_px + 1e-9);
+            assert_eq!(h.hidden.is_empty(), h.hidden_length_px == 0.0);
+            for (p, _) in h.points.iter().zip(&mask).filter(|(_, &m)| m) {
+                // Away from the border, where the hiding hair may be clipped off.
+                if p[0] < 30.0 || p[1] < 30.0 || p[0] > 450.0 || p[1] > 330.0 {
+                    continue;
+                }
+                hidden_points += 1;
+                // Inside another hair's shaft (its mean width; widths vary ±20%).
+                let inside = t.hairs.iter().enumerate().any(|(j, g)| {
+                    j != i && dist_to(*p, &g.points) < 0.6 * g.width_px + 1.0
+                });
+                assert!(inside, "hidden point {p:?} of hair {i} lies on no other hair");
+            }
+        }
+    }
+    assert!(hidden_points > 100, "only {hidden_points} hidden points");
+}
+
+#[test]
 fn synth_write_suite_is_prefix_stable() {
     let dir = tempfile::tempdir().unwrap();
     let o = small(Difficulty::Realistic);
