@@ -74,55 +74,92 @@ fn resample(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     crate::measure::resample_f64(points, 1.0)
 }
 
-/// Cells of a spatial hash: (line, point) pairs by cell.
-type Cells = HashMap<(i64, i64), Vec<(usize, [f64; 2])>>;
-
-/// Spatial hash of the resampled points of many polylines.
+/// Spatial grid of the resampled points of many polylines: (line, point) pairs by cell,
+/// stored densely over the cells the points span (no hashing per lookup).
 struct PointGrid {
     cell: f64,
-    map: Cells,
+    /// Cell coordinates of the first stored cell, and the number of cells along x and y.
+    origin: (i64, i64),
+    size: (i64, i64),
+    /// The entries of cell k are `entries[start[k]..start[k + 1]]`, in the order given.
+    start: Vec<usize>,
+    entries: Vec<(usize, [f64; 2])>,
 }
 
 impl PointGrid {
     fn new(lines: &[Vec<[f64; 2]>], cell: f64) -> Self {
-        let mut map: Cells = HashMap::new();
-        for (i, l) in lines.iter().enumerate() {
-            for &p in l {
-                map.entry(Self::key(p, cell)).or_default().push((i, p));
-            }
+        let keys = || {
+            lines
+                .iter()
+                .enumerate()
+                .flat_map(|(i, l)| l.iter().map(move |&p| (Self::key(p, cell), i, p)))
+        };
+        let (mut lo, mut hi) = ((i64::MAX, i64::MAX), (i64::MIN, i64::MIN));
+        for ((x, y), _, _) in keys() {
+            lo = (lo.0.min(x), lo.1.min(y));
+            hi = (hi.0.max(x), hi.1.max(y));
         }
-        PointGrid { cell, map }
+        let size = if lo.0 > hi.0 {
+            (0, 0)
+        } else {
+            (hi.0 - lo.0 + 1, hi.1 - lo.1 + 1)
+        };
+        let index = |(x, y): (i64, i64)| ((y - lo.1) * size.0 + (x - lo.0)) as usize;
+        let mut start = vec![0usize; (size.0 * size.1) as usize + 1];
+        for (k, _, _) in keys() {
+            start[index(k) + 1] += 1;
+        }
+        for c in 1..start.len() {
+            start[c] += start[c - 1];
+        }
+        let mut next = start.clone();
+        let mut entries = vec![(0, [0.0; 2]); start[start.len() - 1]];
+        for (k, i, p) in keys() {
+            let slot = &mut next[index(k)];
+            entries[*slot] = (i, p);
+            *slot += 1;
+        }
+        PointGrid {
+            cell,
+            origin: lo,
+            size,
+            start,
+            entries,
+        }
     }
     fn key(p: [f64; 2], cell: f64) -> (i64, i64) {
         ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64)
     }
+    /// The entries of the cells within one cell of `p`.
+    fn around(&self, p: [f64; 2]) -> impl Iterator<Item = &(usize, [f64; 2])> {
+        let (cx, cy) = Self::key(p, self.cell);
+        (cy - 1..=cy + 1).flat_map(move |gy| {
+            (cx - 1..=cx + 1).flat_map(move |gx| {
+                let (x, y) = (gx - self.origin.0, gy - self.origin.1);
+                let cell: &[(usize, [f64; 2])] =
+                    if (0..self.size.0).contains(&x) && (0..self.size.1).contains(&y) {
+                        let k = (y * self.size.0 + x) as usize;
+                        &self.entries[self.start[k]..self.start[k + 1]]
+                    } else {
+                        &[]
+                    };
+                cell.iter()
+            })
+        })
+    }
     /// Smallest squared distance from `p` to a point of line `i` within one cell of it.
     fn nearest2(&self, p: [f64; 2], i: usize) -> f64 {
-        let (cx, cy) = Self::key(p, self.cell);
         let mut best = f64::INFINITY;
-        for gy in cy - 1..=cy + 1 {
-            for gx in cx - 1..=cx + 1 {
-                if let Some(v) = self.map.get(&(gx, gy)) {
-                    for &(j, q) in v {
-                        if j == i {
-                            best = best.min((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2));
-                        }
-                    }
-                }
+        for &(j, q) in self.around(p) {
+            if j == i {
+                best = best.min((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2));
             }
         }
         best
     }
     /// Lines with a point within one cell of `p`.
     fn lines_near(&self, p: [f64; 2], out: &mut Vec<usize>) {
-        let (cx, cy) = Self::key(p, self.cell);
-        for gy in cy - 1..=cy + 1 {
-            for gx in cx - 1..=cx + 1 {
-                if let Some(v) = self.map.get(&(gx, gy)) {
-                    out.extend(v.iter().map(|e| e.0));
-                }
-            }
-        }
+        out.extend(self.around(p).map(|e| e.0));
     }
 }
 
@@ -149,9 +186,14 @@ pub fn deduplicate(pieces: Vec<Piece>) -> Vec<Piece> {
     });
     let mut kept = vec![false; pieces.len()];
     let mut near = Vec::new();
+    // Points of the current piece near each other piece, and the pieces counted.
+    let mut on = vec![0usize; pieces.len()];
+    let mut counted: Vec<usize> = Vec::new();
     for &i in &order {
         let pi = &pieces[i];
-        let mut on: HashMap<usize, usize> = HashMap::new();
+        for j in counted.drain(..) {
+            on[j] = 0;
+        }
         for &p in &lines[i] {
             near.clear();
             grid.lines_near(p, &mut near);
@@ -163,11 +205,14 @@ pub fn deduplicate(pieces: Vec<Piece>) -> Vec<Piece> {
                 }
                 let r = (DUPLICATE_RADIUS_SHARE * pieces[j].m.width_px).max(DUPLICATE_MIN_PX);
                 if grid.nearest2(p, j) <= r * r {
-                    *on.entry(j).or_default() += 1;
+                    if on[j] == 0 {
+                        counted.push(j);
+                    }
+                    on[j] += 1;
                 }
             }
         }
-        let duplicate = on.iter().any(|(&j, &n)| {
+        let duplicate = counted.iter().map(|&j| (j, on[j])).any(|(j, n)| {
             n as f64 >= DUPLICATE_SHARE * lines[i].len() as f64
                 && widths_agree(
                     pi.m.width_px,
@@ -355,23 +400,63 @@ fn bridge_support(a: End, b: End, w: f64, ctx: &JoinContext) -> f64 {
 
 /// Pixels within half its width (plus 1 px) of some piece's centreline.
 fn coverage_map(pieces: &[Piece], lines: &[Vec<[f64; 2]>], size: (usize, usize)) -> Array2<bool> {
-    let (h, w) = size;
-    let mut m = Array2::from_elem((h, w), false);
+    let mut m = Array2::from_elem(size, false);
+    let flat = m.as_slice_mut().expect("standard layout");
     for (p, line) in pieces.iter().zip(lines) {
         let r = 0.5 * p.m.width_px + 1.0;
-        let ri = r.ceil() as i64;
-        for c in line {
-            let (cx, cy) = (c[0].round() as i64, c[1].round() as i64);
-            for y in (cy - ri).max(0)..=(cy + ri).min(h as i64 - 1) {
-                for x in (cx - ri).max(0)..=(cx + ri).min(w as i64 - 1) {
-                    if (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) <= r * r {
-                        m[[y as usize, x as usize]] = true;
-                    }
-                }
-            }
+        for &c in line {
+            disc_rows(c, r, size, |y, xs| {
+                let row = y * size.1;
+                flat[row + xs.start..row + xs.end].fill(true);
+            });
         }
     }
     m
+}
+
+/// The pixels (x, y) of an image of `size` (height, width) with
+/// `(x − c₀)² + (y − c₁)² ≤ r²` (px), row by row: calls `row(y, x range)` for each row
+/// that has some. The ends of each row's run are found by a square root and checked
+/// with the test itself, so the pixels are exactly those of the per-pixel test.
+pub(crate) fn disc_rows(
+    c: [f64; 2],
+    r: f64,
+    size: (usize, usize),
+    mut row: impl FnMut(usize, std::ops::Range<usize>),
+) {
+    let (h, w) = size;
+    let ri = r.ceil() as i64;
+    let (cx, cy) = (c[0].round() as i64, c[1].round() as i64);
+    let (lo, hi) = ((cx - ri).max(0), (cx + ri).min(w as i64 - 1));
+    if lo > hi {
+        return;
+    }
+    // The test only grows with |x − c₀|, and is smallest at the pixel nearest c₀.
+    let near = cx.clamp(lo, hi);
+    for y in (cy - ri).max(0)..=(cy + ri).min(h as i64 - 1) {
+        let dy2 = (y as f64 - c[1]).powi(2);
+        let inside = |x: i64| (x as f64 - c[0]).powi(2) + dy2 <= r * r;
+        if !inside(near) {
+            continue;
+        }
+        // First guesses (truncated, not rounded: the steps below find the exact ends).
+        let s = (r * r - dy2).max(0.0).sqrt();
+        let mut a = ((c[0] - s) as i64).clamp(lo, near);
+        while a > lo && inside(a - 1) {
+            a -= 1;
+        }
+        while !inside(a) {
+            a += 1;
+        }
+        let mut b = ((c[0] + s) as i64).clamp(near, hi);
+        while b < hi && inside(b + 1) {
+            b += 1;
+        }
+        while !inside(b) {
+            b -= 1;
+        }
+        row(y as usize, a as usize..b as usize + 1);
+    }
 }
 
 /// Joins pieces that continue each other into whole hairs; `blur` (σ, px) sets the flags
@@ -520,6 +605,41 @@ fn merge(pieces: &[Piece], chain: &[(usize, bool)], blur: f64) -> Piece {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disc_rows_are_the_pixels_of_the_per_pixel_test() {
+        let size = (23, 31);
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for k in 0..2000 {
+            // Centres inside, near and beyond the edges, on and off half pixels.
+            let mut c = [40.0 * next() - 5.0, 30.0 * next() - 4.0];
+            if k % 4 == 0 {
+                c = [c[0].round() + 0.5, c[1].round()];
+            }
+            let r = if k % 5 == 0 {
+                (8.0 * next()).round()
+            } else {
+                9.0 * next()
+            };
+            let mut fast = Array2::from_elem(size, false);
+            disc_rows(c, r, size, |y, xs| {
+                for x in xs {
+                    assert!(!fast[[y, x]], "pixel given twice");
+                    fast[[y, x]] = true;
+                }
+            });
+            let naive = Array2::from_shape_fn(size, |(y, x)| {
+                (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) <= r * r
+            });
+            assert_eq!(fast, naive, "centre {c:?}, radius {r}");
+        }
+    }
 
     fn piece(from: [f64; 2], to: [f64; 2], width: f64) -> Piece {
         let n = 20;

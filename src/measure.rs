@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 
 use ndarray::Array2;
 
-use crate::enhance::bilinear;
+use crate::enhance::Bilinear;
 use crate::profile_model::fill_ratio;
-use crate::stats::{median, robust_sd};
+use crate::stats::{median, median_mut, robust_sd, robust_sd_mut};
 use crate::trace::Trace;
 
 /// Distance between measured profiles along a hair (px).
@@ -176,21 +176,18 @@ fn normal_at(path: &[[f32; 2]], i: usize, span: usize) -> [f32; 2] {
 }
 
 /// Samples the contrast across the hair; `None` when the window leaves the image.
-fn sample_profile(
-    c: &Array2<f32>,
-    at: [f32; 2],
-    n: [f32; 2],
-    half: f32,
-    buf: &mut Vec<f32>,
-) -> bool {
+fn sample_profile(c: Bilinear, at: [f32; 2], n: [f32; 2], half: f32, buf: &mut Vec<f32>) -> bool {
     let (h, w) = c.dim();
     let t = [n[1], -n[0]];
+    // Every sample lies within half + 1/8 (the last step) along the normal and
+    // `TANGENT_AVERAGE` along the tangent of `at`: with `reach` around it inside the image,
+    // no sample needs clamping.
     let reach = half + TANGENT_AVERAGE as f32 + 1.0;
-    if at[0] - reach < 0.0
-        || at[1] - reach < 0.0
-        || at[0] + reach > (w - 1) as f32
-        || at[1] + reach > (h - 1) as f32
-    {
+    let inner = at[0] - reach >= 0.0
+        && at[1] - reach >= 0.0
+        && at[0] + reach <= (w - 1) as f32
+        && at[1] + reach <= (h - 1) as f32;
+    if !inner {
         // The window may still be inside if the hair is axis-aligned; check the corners.
         for sx in [-half, half] {
             for st in [-(TANGENT_AVERAGE as f32), TANGENT_AVERAGE as f32] {
@@ -204,18 +201,59 @@ fn sample_profile(
     }
     let count = (2.0 * half / SAMPLE_STEP_PX).round() as usize + 1;
     buf.clear();
-    let norm = 1.0 / (2 * TANGENT_AVERAGE + 1) as f32;
-    for k in 0..count {
-        let s = -half + k as f32 * SAMPLE_STEP_PX;
-        let mut acc = 0.0;
-        for j in -TANGENT_AVERAGE..=TANGENT_AVERAGE {
-            let x = at[0] + s * n[0] + j as f32 * t[0];
-            let y = at[1] + s * n[1] + j as f32 * t[1];
-            acc += bilinear(c, x, y);
-        }
-        buf.push(acc * norm);
+    buf.resize(count, 0.0);
+    if inner {
+        sample_lines(at, n, half, buf, |xs, ys, out| {
+            c.at_inner_batch(xs, ys, out)
+        });
+    } else {
+        sample_lines(at, n, half, buf, |xs, ys, out| {
+            for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+                *o = c.at(x, y);
+            }
+        });
     }
     true
+}
+
+/// Profile samples computed together (a batch's arithmetic vectorises).
+const SAMPLE_BATCH: usize = 8;
+
+/// Fills `out` with the mean of `sample` over the lines across `at` along `n`, from
+/// `-half` every `SAMPLE_STEP_PX`, `TANGENT_AVERAGE` px either side along the tangent.
+/// `sample` gives the values at a batch of (x, y) points.
+#[inline(always)]
+fn sample_lines(
+    at: [f32; 2],
+    n: [f32; 2],
+    half: f32,
+    out: &mut [f32],
+    sample: impl Fn(&[f32; SAMPLE_BATCH], &[f32; SAMPLE_BATCH], &mut [f32; SAMPLE_BATCH]),
+) {
+    let t = [n[1], -n[0]];
+    let norm = 1.0 / (2 * TANGENT_AVERAGE + 1) as f32;
+    let last = out.len() - 1;
+    for (c, chunk) in out.chunks_mut(SAMPLE_BATCH).enumerate() {
+        let mut acc = [0.0f32; SAMPLE_BATCH];
+        for j in -TANGENT_AVERAGE..=TANGENT_AVERAGE {
+            let (mut xs, mut ys) = ([0.0; SAMPLE_BATCH], [0.0; SAMPLE_BATCH]);
+            for l in 0..SAMPLE_BATCH {
+                // A last, partial batch repeats the last sample (inside the window).
+                let k = (c * SAMPLE_BATCH + l).min(last) as i32; // (i32 to f32 vectorises)
+                let s = -half + k as f32 * SAMPLE_STEP_PX;
+                xs[l] = at[0] + s * n[0] + j as f32 * t[0];
+                ys[l] = at[1] + s * n[1] + j as f32 * t[1];
+            }
+            let mut v = [0.0; SAMPLE_BATCH];
+            sample(&xs, &ys, &mut v);
+            for (a, v) in acc.iter_mut().zip(v) {
+                *a += v;
+            }
+        }
+        for (o, a) in chunk.iter_mut().zip(acc) {
+            *o = a * norm;
+        }
+    }
 }
 
 /// Finds the two edges of a hair in a profile `q` (hair positive, baseline 0) sampled at
@@ -346,22 +384,26 @@ pub fn profile_trace(
     let mut attempted = 0;
     let mut buf = Vec::new();
     let mut q = Vec::new();
+    let (mut l, mut r) = (Vec::new(), Vec::new());
+    let grid = Bilinear::new(contrast);
     let mut i = spacing / 2;
     while i < path.len() {
         attempted += 1;
         let at = path[i];
         let n = normal_at(&path, i, 3);
-        if sample_profile(contrast, at, n, half, &mut buf) {
+        if sample_profile(grid, at, n, half, &mut buf) {
             // Baseline: median of each outer quarter, linear across.
             let m = buf.len();
             let band = (m / 6).max(3);
-            let mut l: Vec<f64> = buf[..band].iter().map(|&v| (sign * v) as f64).collect();
-            let mut r: Vec<f64> = buf[m - band..].iter().map(|&v| (sign * v) as f64).collect();
-            let mut bl = median(&l) as f32;
-            let mut br = median(&r) as f32;
+            l.clear();
+            l.extend(buf[..band].iter().map(|&v| (sign * v) as f64));
+            r.clear();
+            r.extend(buf[m - band..].iter().map(|&v| (sign * v) as f64));
+            let mut bl = median_mut(&mut l) as f32;
+            let mut br = median_mut(&mut r) as f32;
             l.iter_mut().for_each(|v| *v -= bl as f64);
             r.iter_mut().for_each(|v| *v -= br as f64);
-            let noise = 0.5 * (robust_sd(&l) + robust_sd(&r)) as f32;
+            let noise = 0.5 * (robust_sd_mut(&mut l) + robust_sd_mut(&mut r)) as f32;
             // A neighbouring hair in one outer band pulls its median away from the skin
             // (contrast 0): then the other side is the baseline on both.
             if (bl - br).abs() > NEIGHBOUR_BASELINE_NOISES * noise.max(1e-4) {
@@ -460,30 +502,37 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
     let mut sigma = median(&v[..v.len().div_ceil(2)]);
     // ...then divide each wide hair's edge spread by what its own shape (optical depth)
     // spreads an edge beyond the blur, and take the median over hairs.
+    // Each wide hair's median edge separation, edge spread and contrast do not depend on
+    // the blur: taken once, outside the refinement.
+    let wide_hairs: Vec<(&RawHair, f64, f64, f64)> = hairs
+        .iter()
+        .filter_map(|h| {
+            let wide: Vec<&Profile> = h
+                .profiles
+                .iter()
+                .filter(|p| (p.separation() / p.edge_sigma) as f64 >= BLUR_ESTIMATE_MIN_RATIO)
+                .collect();
+            if wide.len() < BLUR_MIN_PROFILES_PER_HAIR || wide.len() * 2 < h.profiles.len() {
+                return None;
+            }
+            let m = median(
+                &wide
+                    .iter()
+                    .map(|p| p.separation() as f64)
+                    .collect::<Vec<_>>(),
+            );
+            let es = median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>());
+            let contrast = median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
+            Some((h, m, es, contrast))
+        })
+        .collect();
     let table = crate::profile_model::table();
     for _ in 0..BLUR_ITERATIONS {
-        let per_hair: Vec<f64> = hairs
+        let per_hair: Vec<f64> = wide_hairs
             .iter()
-            .filter_map(|h| {
-                let wide: Vec<&Profile> = h
-                    .profiles
-                    .iter()
-                    .filter(|p| (p.separation() / p.edge_sigma) as f64 >= BLUR_ESTIMATE_MIN_RATIO)
-                    .collect();
-                if wide.len() < BLUR_MIN_PROFILES_PER_HAIR || wide.len() * 2 < h.profiles.len() {
-                    return None;
-                }
-                let m = median(
-                    &wide
-                        .iter()
-                        .map(|p| p.separation() as f64)
-                        .collect::<Vec<_>>(),
-                );
-                let es = median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>());
-                let contrast =
-                    median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
+            .map(|&(h, m, es, contrast)| {
                 let tau = hair_depth(h, sigma, contrast);
-                Some(es / table.edge_spread(m / sigma, tau))
+                es / table.edge_spread(m / sigma, tau)
             })
             .collect();
         if per_hair.len() < BLUR_MIN_HAIRS {

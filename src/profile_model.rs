@@ -198,7 +198,7 @@ impl ShapeTable {
     /// Edge spread (σ units) of the model with edge separation `m` (σ units) and depth
     /// `tau`: 1 for a wide bar, more for translucent shafts.
     pub fn edge_spread(&self, m: f64, tau: f64) -> f64 {
-        let (j, t) = self.row_of(tau.clamp(TAUS[0], TAUS[TAUS.len() - 1]).ln());
+        let (j, t) = row_of(tau.clamp(TAUS[0], TAUS[TAUS.len() - 1]).ln());
         let a = interp(&self.widths, &self.edge[j - 1], self.width_in_row(j - 1, m));
         let b = interp(&self.widths, &self.edge[j], self.width_in_row(j, m));
         (1.0 - t) * a + t * b
@@ -206,7 +206,7 @@ impl ShapeTable {
 
     /// Width (σ units) for edge separation `m` (σ units) and depth `tau`.
     pub fn width(&self, m: f64, tau: f64) -> f64 {
-        let (j, t) = self.row_of(tau.clamp(TAUS[0], TAUS[TAUS.len() - 1]).ln());
+        let (j, t) = row_of(tau.clamp(TAUS[0], TAUS[TAUS.len() - 1]).ln());
         (1.0 - t) * self.width_in_row(j - 1, m) + t * self.width_in_row(j, m)
     }
 
@@ -216,42 +216,79 @@ impl ShapeTable {
     /// absorbed all light it crossed (amplitude 1). Where blurred cylinders look alike
     /// (narrow hairs) the prior decides; where the fill tells them apart, the fill does.
     pub fn depth(&self, m: f64, fill: f64, fill_se: f64, peak: f64) -> f64 {
-        let (lo, hi) = (TAUS[0].ln(), TAUS[TAUS.len() - 1].ln());
         let fill_se = fill_se.max(FILL_SE_MIN);
+        // The model's fill and peak at this separation, per depth row (they depend on the
+        // row and `m` only, not on the step).
+        let mut row_fill = [0.0; TAUS.len()];
+        let mut row_peak = [0.0; TAUS.len()];
+        for j in 0..TAUS.len() {
+            let w = self.width_in_row(j, m);
+            row_fill[j] = interp(&self.widths, &self.fill[j], w);
+            row_peak[j] = interp(&self.widths, &self.peak[j], w);
+        }
+        let prior = TAU_PRIOR.ln();
         let mut best = (f64::INFINITY, TAU_PRIOR);
-        for k in 0..=DEPTH_STEPS {
-            let lt = lo + (hi - lo) * k as f64 / DEPTH_STEPS as f64;
-            let (j, t) = self.row_of(lt);
-            let w0 = self.width_in_row(j - 1, m);
-            let w1 = self.width_in_row(j, m);
-            let f = (1.0 - t) * interp(&self.widths, &self.fill[j - 1], w0)
-                + t * interp(&self.widths, &self.fill[j], w1);
-            let p = (1.0 - t) * interp(&self.widths, &self.peak[j - 1], w0)
-                + t * interp(&self.widths, &self.peak[j], w1);
+        for (k, step) in depth_steps().iter().enumerate() {
+            let (lt, j, t) = (step.log_tau, step.row, step.blend);
+            let f = (1.0 - t) * row_fill[j - 1] + t * row_fill[j];
+            let p = (1.0 - t) * row_peak[j - 1] + t * row_peak[j];
             if p < peak && k < DEPTH_STEPS {
                 continue; // cannot reach this contrast even if fully absorbing
             }
-            let cost =
-                ((f - fill) / fill_se).powi(2) + ((lt - TAU_PRIOR.ln()) / TAU_PRIOR_LOG_SD).powi(2);
+            let cost = ((f - fill) / fill_se).powi(2) + ((lt - prior) / TAU_PRIOR_LOG_SD).powi(2);
             if cost < best.0 {
                 best = (cost, lt.exp());
             }
         }
         best.1
     }
+}
 
-    /// Row index j (≥ 1) and blend t between rows j−1 and j for log-depth `lt`.
-    fn row_of(&self, lt: f64) -> (usize, f64) {
-        let j = TAUS
-            .partition_point(|&t| t.ln() < lt)
-            .clamp(1, TAUS.len() - 1);
-        let (a, b) = (TAUS[j - 1].ln(), TAUS[j].ln());
-        (j, ((lt - a) / (b - a)).clamp(0.0, 1.0))
-    }
+/// Row index j (≥ 1) and blend t between rows j−1 and j for log-depth `lt`.
+fn row_of(lt: f64) -> (usize, f64) {
+    let log_taus = log_taus();
+    let j = log_taus
+        .partition_point(|&t| t < lt)
+        .clamp(1, TAUS.len() - 1);
+    let (a, b) = (log_taus[j - 1], log_taus[j]);
+    (j, ((lt - a) / (b - a)).clamp(0.0, 1.0))
+}
+
+/// ln of each of `TAUS`, computed once per process.
+fn log_taus() -> &'static [f64; TAUS.len()] {
+    static LOG_TAUS: OnceLock<[f64; TAUS.len()]> = OnceLock::new();
+    LOG_TAUS.get_or_init(|| TAUS.map(f64::ln))
 }
 
 /// Steps of the search over log τ.
 const DEPTH_STEPS: usize = 120;
+
+/// One step of the search over log τ: ln τ, and its row and blend in the table.
+struct DepthStep {
+    log_tau: f64,
+    row: usize,
+    blend: f64,
+}
+
+/// The `DEPTH_STEPS + 1` steps of the search over log τ, computed once per process.
+fn depth_steps() -> &'static [DepthStep] {
+    static STEPS: OnceLock<Vec<DepthStep>> = OnceLock::new();
+    STEPS.get_or_init(|| {
+        let (lo, hi) = (TAUS[0].ln(), TAUS[TAUS.len() - 1].ln());
+        (0..=DEPTH_STEPS)
+            .map(|k| {
+                let lt = lo + (hi - lo) * k as f64 / DEPTH_STEPS as f64;
+                let (row, blend) = row_of(lt);
+                DepthStep {
+                    log_tau: lt,
+                    row,
+                    blend,
+                }
+            })
+            .collect()
+    })
+}
+
 /// Spread of the prior on ln τ: weak (a factor e² either way costs as much as 2 SE of fill).
 const TAU_PRIOR_LOG_SD: f64 = 2.0;
 /// Floor on the fill ratio's standard error (model and sampling imperfections).

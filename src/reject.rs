@@ -6,6 +6,7 @@
 
 use ndarray::Array2;
 
+use crate::link::disc_rows;
 use crate::measure::resample_f64 as resample;
 use crate::report::Hair;
 
@@ -63,20 +64,17 @@ pub fn substructures(hairs: &[Hair], size: (usize, usize), blur: f64) -> Vec<boo
             .total_cmp(&hairs[a].width_px)
             .then(a.cmp(&b))
     });
+    let flat = owner.as_slice_mut().expect("standard layout");
     for &i in &order {
         let r = 0.5 * hairs[i].width_px + BAND_MARGIN_SIGMAS * blur + 1.0;
-        let ri = r.ceil() as i64;
         for p in resample(&hairs[i].points, 1.0) {
-            let (cx, cy) = (p[0].round() as i64, p[1].round() as i64);
-            for y in (cy - ri).max(0)..=(cy + ri).min(h as i64 - 1) {
-                for x in (cx - ri).max(0)..=(cx + ri).min(w as i64 - 1) {
-                    let d2 = (x as f64 - p[0]).powi(2) + (y as f64 - p[1]).powi(2);
-                    let o = &mut owner[[y as usize, x as usize]];
-                    if d2 <= r * r && *o == u32::MAX {
+            disc_rows(p, r, (h, w), |y, xs| {
+                for o in &mut flat[y * w + xs.start..y * w + xs.end] {
+                    if *o == u32::MAX {
                         *o = i as u32;
                     }
                 }
-            }
+            });
         }
     }
     hairs

@@ -71,12 +71,21 @@ pub fn median(values: &[f64]) -> f64 {
     quantile(values, 0.5)
 }
 
+/// [`median`], sorting `values` in place instead of a copy.
+pub fn median_mut(values: &mut [f64]) -> f64 {
+    quantile_mut(values, 0.5)
+}
+
 /// Linear-interpolated quantile `q` in [0, 1] of a non-empty slice (NaN when empty).
 pub fn quantile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
+    quantile_mut(&mut values.to_vec(), q)
+}
+
+/// [`quantile`], sorting `v` in place instead of a copy.
+pub fn quantile_mut(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
         return f64::NAN;
     }
-    let mut v: Vec<f64> = values.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
     let lo = pos.floor() as usize;
@@ -86,12 +95,17 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
 
 /// Robust standard deviation: 1.4826 × median absolute deviation (consistent for a normal).
 pub fn robust_sd(values: &[f64]) -> f64 {
+    robust_sd_mut(&mut values.to_vec())
+}
+
+/// [`robust_sd`], overwriting `values` (with the absolute deviations) instead of copying.
+pub fn robust_sd_mut(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
-    let m = median(values);
-    let dev: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
-    1.4826 * median(&dev)
+    let m = median_mut(values);
+    values.iter_mut().for_each(|v| *v = (*v - m).abs());
+    1.4826 * median_mut(values)
 }
 
 /// A histogram with fixed-width bins starting at `start`.

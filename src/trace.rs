@@ -4,8 +4,6 @@
 //! junctions and re-joined end to end by direction continuity, so a hair keeps its
 //! identity across a crossing and hairs leaving one follicle stay apart.
 
-use std::collections::VecDeque;
-
 use ndarray::Array2;
 
 use crate::enhance::RidgeMap;
@@ -49,15 +47,20 @@ pub struct Trace {
 
 /// Centreline pixels: Steger centre inside the pixel, response above the low threshold.
 fn centre_mask(m: &RidgeMap) -> Array2<bool> {
-    let (h, w) = m.strength.dim();
-    Array2::from_shape_fn((h, w), |(y, x)| {
-        let t = m.offset[[y, x]];
-        let n = m.normal[[y, x]];
-        m.snr[[y, x]] >= SNR_LOW
-            && m.strength[[y, x]] >= STRENGTH_MIN
-            && (t * n[0]).abs() <= CENTRE_BOX
-            && (t * n[1]).abs() <= CENTRE_BOX
-    })
+    let mut mask = Array2::from_elem(m.strength.dim(), false);
+    ndarray::Zip::from(&mut mask)
+        .and(&m.snr)
+        .and(&m.strength)
+        .and(&m.offset)
+        .and(&m.normal)
+        .for_each(|c, &snr, &strength, &t, n| {
+            // `&`, not `&&`: no branches on a noisy mask.
+            *c = (snr >= SNR_LOW)
+                & (strength >= STRENGTH_MIN)
+                & ((t * n[0]).abs() <= CENTRE_BOX)
+                & ((t * n[1]).abs() <= CENTRE_BOX);
+        });
+    mask
 }
 
 const NEIGHBOURS: [(isize, isize); 8] = [
@@ -75,25 +78,32 @@ const NEIGHBOURS: [(isize, isize); 8] = [
 fn hysteresis(m: &RidgeMap, mask: &Array2<bool>) -> Array2<bool> {
     let (h, w) = mask.dim();
     let mut keep = Array2::from_elem((h, w), false);
-    let mut queue = VecDeque::new();
-    for y in 0..h {
-        for x in 0..w {
-            if mask[[y, x]] && !keep[[y, x]] && m.snr[[y, x]] >= SNR_HIGH {
-                keep[[y, x]] = true;
-                queue.push_back((x, y));
-                while let Some((cx, cy)) = queue.pop_front() {
-                    let pol = m.polarity[[cy, cx]];
-                    for (dx, dy) in NEIGHBOURS {
-                        let nx = cx as isize + dx;
-                        let ny = cy as isize + dy;
-                        if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
-                            continue;
-                        }
-                        let (nx, ny) = (nx as usize, ny as usize);
-                        if mask[[ny, nx]] && !keep[[ny, nx]] && m.polarity[[ny, nx]] == pol {
-                            keep[[ny, nx]] = true;
-                            queue.push_back((nx, ny));
-                        }
+    let kept = keep.as_slice_mut().expect("standard layout");
+    let (mask, snr, polarity) = (
+        mask.as_slice().expect("standard layout"),
+        m.snr.as_slice().expect("standard layout"),
+        m.polarity.as_slice().expect("standard layout"),
+    );
+    // A group is the same set whatever order it is grown in: a stack will do. The tests
+    // use `&`, not `&&`: the mask is noisy and branches on it mispredict.
+    let mut stack = Vec::new();
+    for i in 0..mask.len() {
+        if mask[i] & (snr[i] >= SNR_HIGH) && !kept[i] {
+            kept[i] = true;
+            stack.push(i);
+            while let Some(c) = stack.pop() {
+                let pol = polarity[c];
+                let (cx, cy) = (c % w, c / w);
+                for (dx, dy) in NEIGHBOURS {
+                    let nx = cx as isize + dx;
+                    let ny = cy as isize + dy;
+                    if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if mask[j] & !kept[j] & (polarity[j] == pol) {
+                        kept[j] = true;
+                        stack.push(j);
                     }
                 }
             }
@@ -102,54 +112,117 @@ fn hysteresis(m: &RidgeMap, mask: &Array2<bool>) -> Array2<bool> {
     keep
 }
 
-/// Zhang–Suen thinning to one-pixel-wide 8-connected lines.
+/// Zhang–Suen deletion rule for each of the two sub-passes, indexed by the 8-bit code
+/// of a pixel's neighbours (bit i set for p[i], p2..p9 clockwise from north).
+const THIN_DELETABLE: [[bool; 256]; 2] = [thin_table(0), thin_table(1)];
+
+/// Neighbour `i` (cyclic) of a neighbour code.
+const fn code_bit(code: usize, i: usize) -> bool {
+    code >> (i % 8) & 1 == 1
+}
+
+const fn thin_table(pass: usize) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut code = 0;
+    while code < 256 {
+        let b = (code as u8).count_ones();
+        let mut a = 0;
+        let mut i = 0;
+        while i < 8 {
+            if !code_bit(code, i) && code_bit(code, i + 1) {
+                a += 1;
+            }
+            i += 1;
+        }
+        let p = [
+            code_bit(code, 0),
+            code_bit(code, 2),
+            code_bit(code, 4),
+            code_bit(code, 6),
+        ];
+        let (c1, c2) = if pass == 0 {
+            (p[0] && p[1] && p[2], p[1] && p[2] && p[3])
+        } else {
+            (p[0] && p[1] && p[3], p[0] && p[2] && p[3])
+        };
+        t[code] = b >= 2 && b <= 6 && a == 1 && !c1 && !c2;
+        code += 1;
+    }
+    t
+}
+
+/// Zhang–Suen thinning to one-pixel-wide 8-connected lines. Only set pixels are visited
+/// (a ridge mask is sparse), and after the first round only those next to a deletion
+/// since the sub-pass last ran (the rule depends on the 8 neighbours alone). The image's
+/// border pixels are never deleted.
 pub fn thin(mask: &mut Array2<bool>) {
     let (h, w) = mask.dim();
     if h < 3 || w < 3 {
         return;
     }
-    let mut changed = true;
+    let Some(m) = mask.as_slice_mut() else {
+        let mut owned = mask.as_standard_layout().into_owned();
+        thin(&mut owned);
+        mask.assign(&owned);
+        return;
+    };
+    // p2..p9 clockwise from north, as flat offsets.
+    let offsets = [
+        -(w as isize),
+        1 - w as isize,
+        1,
+        w as isize + 1,
+        w as isize,
+        w as isize - 1,
+        -1,
+        -(w as isize) - 1,
+    ];
+    let interior = |i: usize| (1..h - 1).contains(&(i / w)) && (1..w - 1).contains(&(i % w));
+    // Pixels each sub-pass must (re)examine, and bit `pass` of `queued` set while queued.
+    let live: Vec<usize> = (1..h - 1)
+        .flat_map(|y| y * w + 1..y * w + w - 1)
+        .filter(|&i| m[i])
+        .collect();
+    let mut queued = vec![0u8; m.len()];
+    for &i in &live {
+        queued[i] = 0b11;
+    }
+    let mut todo = [live.clone(), live];
     let mut del = Vec::new();
+    let mut changed = true;
     while changed {
         changed = false;
-        for pass in 0..2 {
+        for (pass, table) in THIN_DELETABLE.iter().enumerate() {
             del.clear();
-            for y in 1..h - 1 {
-                for x in 1..w - 1 {
-                    if !mask[[y, x]] {
-                        continue;
-                    }
-                    // p2..p9 clockwise from north.
-                    let p = [
-                        mask[[y - 1, x]],
-                        mask[[y - 1, x + 1]],
-                        mask[[y, x + 1]],
-                        mask[[y + 1, x + 1]],
-                        mask[[y + 1, x]],
-                        mask[[y + 1, x - 1]],
-                        mask[[y, x - 1]],
-                        mask[[y - 1, x - 1]],
-                    ];
-                    let b = p.iter().filter(|&&v| v).count();
-                    if !(2..=6).contains(&b) {
-                        continue;
-                    }
-                    let a = (0..8).filter(|&i| !p[i] && p[(i + 1) % 8]).count();
-                    if a != 1 {
-                        continue;
-                    }
-                    let (c1, c2) = if pass == 0 {
-                        (p[0] && p[2] && p[4], p[2] && p[4] && p[6])
-                    } else {
-                        (p[0] && p[2] && p[6], p[0] && p[4] && p[6])
-                    };
-                    if !c1 && !c2 {
-                        del.push((x, y));
-                    }
+            for i in std::mem::take(&mut todo[pass]) {
+                queued[i] &= !(1 << pass);
+                if !m[i] {
+                    continue;
+                }
+                let mut code = 0usize;
+                for (bit, &o) in offsets.iter().enumerate() {
+                    code |= (m[i.wrapping_add_signed(o)] as usize) << bit;
+                }
+                if table[code] {
+                    del.push(i);
                 }
             }
-            for &(x, y) in &del {
-                mask[[y, x]] = false;
+            for &i in &del {
+                m[i] = false;
+            }
+            for &i in &del {
+                for &o in &offsets {
+                    let j = i.wrapping_add_signed(o);
+                    if !m[j] || !interior(j) {
+                        continue;
+                    }
+                    for (p, list) in todo.iter_mut().enumerate() {
+                        if queued[j] & 1 << p == 0 {
+                            queued[j] |= 1 << p;
+                            list.push(j);
+                        }
+                    }
+                }
             }
             changed |= !del.is_empty();
         }
@@ -205,10 +278,19 @@ fn neighbour_groups(mask: &Array2<bool>, x: usize, y: usize) -> usize {
 pub fn chains(mask: &Array2<bool>) -> Vec<Vec<(usize, usize)>> {
     let (h, w) = mask.dim();
     let mut m = mask.clone();
+    // The set pixels in raster order.
+    let set: Vec<(usize, usize)> = mask
+        .as_standard_layout()
+        .iter()
+        .enumerate()
+        .filter(|&(_, &v)| v)
+        .map(|(i, _)| (i % w, i / w))
+        .collect();
     // Cut at junctions.
-    let junctions: Vec<(usize, usize)> = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .filter(|&(x, y)| mask[[y, x]] && neighbour_groups(mask, x, y) >= 3)
+    let junctions: Vec<(usize, usize)> = set
+        .iter()
+        .copied()
+        .filter(|&(x, y)| neighbour_groups(mask, x, y) >= 3)
         .collect();
     for &(x, y) in &junctions {
         m[[y, x]] = false;
@@ -270,11 +352,9 @@ pub fn chains(mask: &Array2<bool>) -> Vec<Vec<(usize, usize)>> {
     };
     // Open chains from their ends first, then whatever is left (loops).
     for pass in 0..2 {
-        for y in 0..h {
-            for x in 0..w {
-                if m[[y, x]] && !seen[[y, x]] && (pass == 1 || neighbour_groups(&m, x, y) <= 1) {
-                    out.push(walk((x, y), &m, &mut seen));
-                }
+        for &(x, y) in &set {
+            if m[[y, x]] && !seen[[y, x]] && (pass == 1 || neighbour_groups(&m, x, y) <= 1) {
+                out.push(walk((x, y), &m, &mut seen));
             }
         }
     }
@@ -600,6 +680,72 @@ mod tests {
         let h = rows.len();
         let w = rows[0].len();
         Array2::from_shape_fn((h, w), |(y, x)| rows[y].as_bytes()[x] == b'#')
+    }
+
+    /// Zhang–Suen by whole-image sweeps, straight from the definition (reference).
+    fn naive_thin(mask: &mut Array2<bool>) {
+        let (h, w) = mask.dim();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for pass in 0..2 {
+                let mut del = Vec::new();
+                for y in 1..h - 1 {
+                    for x in 1..w - 1 {
+                        // p2..p9 clockwise from north.
+                        let p = [
+                            mask[[y - 1, x]],
+                            mask[[y - 1, x + 1]],
+                            mask[[y, x + 1]],
+                            mask[[y + 1, x + 1]],
+                            mask[[y + 1, x]],
+                            mask[[y + 1, x - 1]],
+                            mask[[y, x - 1]],
+                            mask[[y - 1, x - 1]],
+                        ];
+                        let b = p.iter().filter(|&&v| v).count();
+                        let a = (0..8).filter(|&i| !p[i] && p[(i + 1) % 8]).count();
+                        let (c1, c2) = if pass == 0 {
+                            (p[0] && p[2] && p[4], p[2] && p[4] && p[6])
+                        } else {
+                            (p[0] && p[2] && p[6], p[0] && p[4] && p[6])
+                        };
+                        if mask[[y, x]] && (2..=6).contains(&b) && a == 1 && !c1 && !c2 {
+                            del.push((x, y));
+                        }
+                    }
+                }
+                for &(x, y) in &del {
+                    mask[[y, x]] = false;
+                }
+                changed |= !del.is_empty();
+            }
+        }
+    }
+
+    #[test]
+    fn thinning_matches_the_whole_image_sweeps() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for k in 0..60usize {
+            // Noise of rising density, with thick bars across it.
+            let density = 1 + k % 6;
+            let mut m = Array2::from_shape_fn((37, 53), |_| next() % 8 < density as u64);
+            for x in 0..53 {
+                for y in 10..10 + k % 9 {
+                    m[[y, x]] = true;
+                }
+            }
+            let mut reference = m.clone();
+            naive_thin(&mut reference);
+            thin(&mut m);
+            assert_eq!(m, reference, "mask {k}");
+        }
     }
 
     #[test]
