@@ -77,7 +77,10 @@ fn main() {
         }
         let linked = link::link(link::deduplicate(pieces), blur, &ridge.contrast);
         let as_f32 = |m: &measure::Measured| -> Vec<[f32; 2]> {
-            m.points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect()
+            m.points
+                .iter()
+                .map(|p| [p[0] as f32, p[1] as f32])
+                .collect()
         };
         let link_lines: Vec<Vec<[f32; 2]>> = linked.iter().map(|p| as_f32(&p.m)).collect();
         // The length filter of `analyze_luminance` (flagged lines need 2.5x).

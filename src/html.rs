@@ -4,9 +4,9 @@
 //! hash), so even a mis-escaped name could not load or run anything. Every text that comes
 //! from the user (file names, error messages, warnings) goes through [`escape`].
 //!
-//! The page is assembled by [`crate::pictures::PictureWriter`]: summary-table rows are kept
-//! in memory (one short string per image), per-image sections are streamed to a temporary
-//! file as images finish, and [`write_page`] joins them at the end.
+//! The page is assembled by [`crate::pictures::PictureWriter`]: summary-table rows and
+//! per-image sections are streamed to two temporary files as images finish (nothing per
+//! image stays in memory), and [`write_page`] joins them at the end.
 
 use std::io::{self, Read, Write};
 
@@ -304,13 +304,13 @@ fn settings_table(s: &Settings, tool: &str) -> String {
 }
 
 /// Writes the whole page to `out`: header, disclaimer, settings, pooled figures and
-/// histogram, the sortable summary table (`rows` from [`summary_row`]), failed images,
-/// then the per-image sections copied from `sections`.
+/// histogram, the sortable summary table (`rows`: [`summary_row`]s one after another),
+/// failed images, then the per-image sections copied from `sections`.
 pub fn write_page(
     out: &mut impl Write,
     summary: &BatchSummary,
     pooled_svg: &str,
-    rows: &[String],
+    rows: &mut impl Read,
     sections: &mut impl Read,
 ) -> io::Result<()> {
     let script_hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT));
@@ -400,9 +400,7 @@ pub fn write_page(
         write!(out, "<th>{h}</th>")?;
     }
     writeln!(out, "</tr></thead><tbody>")?;
-    for r in rows {
-        out.write_all(r.as_bytes())?;
-    }
+    io::copy(rows, out)?;
     writeln!(out, "</tbody></table>")?;
     if !summary.failed.is_empty() {
         write!(out, "<h2>Failed images</h2><ul class=\"err\">")?;

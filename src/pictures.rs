@@ -102,7 +102,9 @@ fn scaled_report(report: &ImageReport, f: f64) -> ImageReport {
 pub struct PictureWriter {
     out: PathBuf,
     settings: Settings,
-    rows: Vec<String>,
+    /// Images added so far.
+    count: usize,
+    rows: BufWriter<NamedTempFile>,
     sections: BufWriter<NamedTempFile>,
 }
 
@@ -111,13 +113,16 @@ impl PictureWriter {
     pub fn create(out: &Path, settings: &Settings) -> Result<PictureWriter> {
         std::fs::create_dir_all(out)
             .with_context(|| format!("cannot create output folder {}", out.display()))?;
-        let tmp = NamedTempFile::with_prefix_in(".report.html.", out)
-            .with_context(|| format!("output folder {} is not writable", out.display()))?;
+        let tmp = || {
+            NamedTempFile::with_prefix_in(".report.html.", out)
+                .with_context(|| format!("output folder {} is not writable", out.display()))
+        };
         Ok(PictureWriter {
             out: out.to_path_buf(),
             settings: settings.clone(),
-            rows: Vec::new(),
-            sections: BufWriter::new(tmp),
+            count: 0,
+            rows: BufWriter::new(tmp()?),
+            sections: BufWriter::new(tmp()?),
         })
     }
 
@@ -144,8 +149,11 @@ impl PictureWriter {
         report: &ImageReport,
         pictures: Option<&Pictures>,
     ) -> Result<()> {
-        let index = self.rows.len() + 1;
-        self.rows.push(html::summary_row(index, report));
+        self.count += 1;
+        let index = self.count;
+        self.rows
+            .write_all(html::summary_row(index, report).as_bytes())
+            .context("cannot write the report's temporary file")?;
         let mut overlay_href = None;
         if let Some(png) = pictures.and_then(|p| p.overlay_png.as_deref()) {
             write_atomic(&self.overlay_path(input), png)?;
@@ -202,17 +210,27 @@ impl PictureWriter {
             &self.out.join("histograms").join("pooled.svg"),
             pooled.as_bytes(),
         )?;
-        let mut sections = self
-            .sections
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("cannot write the report's temporary file: {e}"))?;
-        sections.seek(SeekFrom::Start(0))?;
+        let rewound = |w: BufWriter<NamedTempFile>| -> Result<NamedTempFile> {
+            let mut f = w
+                .into_inner()
+                .map_err(|e| anyhow::anyhow!("cannot write the report's temporary file: {e}"))?;
+            f.seek(SeekFrom::Start(0))?;
+            Ok(f)
+        };
+        let mut rows = rewound(self.rows)?;
+        let mut sections = rewound(self.sections)?;
         let path = self.out.join("report.html");
         let page = NamedTempFile::with_prefix_in(".report.html.", &self.out)
             .with_context(|| format!("cannot write in {}", self.out.display()))?;
         let mut w = BufWriter::new(page);
-        html::write_page(&mut w, summary, &pooled, &self.rows, sections.as_file_mut())
-            .context("cannot write report.html")?;
+        html::write_page(
+            &mut w,
+            summary,
+            &pooled,
+            rows.as_file_mut(),
+            sections.as_file_mut(),
+        )
+        .context("cannot write report.html")?;
         let page = w
             .into_inner()
             .map_err(|e| anyhow::anyhow!("cannot write report.html: {e}"))?;

@@ -594,7 +594,10 @@ pub fn trace(m: &RidgeMap) -> Vec<Trace> {
             }
         })
         .collect();
-    join(pieces).into_iter().flat_map(split_at_corners).collect()
+    join(pieces)
+        .into_iter()
+        .flat_map(split_at_corners)
+        .collect()
 }
 
 /// Arc length (px) on each side of a point over which its turning angle is measured.
@@ -643,7 +646,9 @@ fn split_at_corners(t: Trace) -> Vec<Trace> {
         while i < n && turn[i] > CORNER_MAX_TURN_DEG {
             i += 1;
         }
-        let sharpest = (start..i).max_by(|&x, &y| turn[x].total_cmp(&turn[y])).unwrap();
+        let sharpest = (start..i)
+            .max_by(|&x, &y| turn[x].total_cmp(&turn[y]))
+            .unwrap();
         cuts.push(sharpest);
     }
     if cuts.is_empty() {
@@ -846,7 +851,10 @@ mod tests {
         let parts = split_at_corners(l);
         assert_eq!(parts.len(), 2);
         let end = parts[0].points.last().unwrap();
-        assert!((end[0] - 60.0).abs() <= 1.5 && (end[1] - 50.0).abs() <= 1.5, "{end:?}");
+        assert!(
+            (end[0] - 60.0).abs() <= 1.5 && (end[1] - 50.0).abs() <= 1.5,
+            "{end:?}"
+        );
         // A curly hair (radius 40 px, 180°) and a straight one stay whole.
         let arc: Vec<[f32; 2]> = (0..=125)
             .map(|i| {

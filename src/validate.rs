@@ -1843,7 +1843,7 @@ mod tests {
             // Only the visible 80 px of hair 0 are found (40% of its whole length).
             a.hairs[0].points = a.hairs[0].points[130..].to_vec();
         });
-        let v = run(std::slice::from_ref(&t1), &[r.clone()]);
+        let v = run(std::slice::from_ref(&t1), std::slice::from_ref(&r));
         assert_eq!(
             v.recall.overall,
             Recall {

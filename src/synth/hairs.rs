@@ -662,7 +662,10 @@ const HIDDEN_CELL_PX: f64 = 8.0;
 /// drawn later (occluded), or over one of the same polarity drawn earlier (composited
 /// in nearly the same colour). Such parts cannot be seen apart from the other hair.
 fn mark_hidden(out: &mut [TruthHair], owner: &[usize], hairs: &[Hair], look: &Look) {
-    let rmax = hairs.iter().map(|h| h.max_width() / 2.0).fold(0.0, f64::max);
+    let rmax = hairs
+        .iter()
+        .map(|h| h.max_width() / 2.0)
+        .fold(0.0, f64::max);
     let (gw, gh) = (
         (look.w as f64 / HIDDEN_CELL_PX).ceil() as usize + 1,
         (look.h as f64 / HIDDEN_CELL_PX).ceil() as usize + 1,

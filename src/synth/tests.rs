@@ -233,10 +233,15 @@ fn synth_hidden_parts_lie_inside_another_hair() {
                 }
                 hidden_points += 1;
                 // Inside another hair's shaft (its mean width; widths vary ±20%).
-                let inside = t.hairs.iter().enumerate().any(|(j, g)| {
-                    j != i && dist_to(*p, &g.points) < 0.6 * g.width_px + 1.0
-                });
-                assert!(inside, "hidden point {p:?} of hair {i} lies on no other hair");
+                let inside = t
+                    .hairs
+                    .iter()
+                    .enumerate()
+                    .any(|(j, g)| j != i && dist_to(*p, &g.points) < 0.6 * g.width_px + 1.0);
+                assert!(
+                    inside,
+                    "hidden point {p:?} of hair {i} lies on no other hair"
+                );
             }
         }
     }
