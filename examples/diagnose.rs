@@ -83,13 +83,10 @@ fn main() {
                 .collect()
         };
         let link_lines: Vec<Vec<[f32; 2]>> = linked.iter().map(|p| as_f32(&p.m)).collect();
-        // The length filter of `analyze_luminance` (flagged lines need 2.5x).
+        // The length filter of `analyze_luminance`.
         let long_lines: Vec<Vec<[f32; 2]>> = linked
             .iter()
-            .filter(|p| {
-                let f = if p.m.flag.is_some() { 2.5 } else { 1.0 };
-                p.m.length_px >= f * s.min_length_px
-            })
+            .filter(|p| trichometer::long_enough(&p.m, s.min_length_px))
             .map(|p| as_f32(&p.m))
             .collect();
         let res = trichometer::analyze_luminance(&lum, &s).unwrap();

@@ -111,14 +111,7 @@ pub fn analyze_luminance(
     let pieces = link::link(link::deduplicate(pieces), blur, &ridge.contrast);
     let mut hairs: Vec<Hair> = pieces
         .into_iter()
-        .filter(|p| {
-            let min = if p.m.flag.is_some() {
-                UNCERTAIN_MIN_LENGTH_FACTOR * settings.min_length_px
-            } else {
-                settings.min_length_px
-            };
-            p.m.length_px >= min
-        })
+        .filter(|p| long_enough(&p.m, settings.min_length_px))
         .map(|p| {
             let m = p.m;
             let mut points = m.points;
@@ -177,6 +170,17 @@ pub fn analyze_luminance(
 /// scales) as hairs. 2.5 (100 px by default) halved the false lines on seeds 100 and 501
 /// (61 -> 36, 122 -> 74) for 0.3-0.6 points of recall.
 const UNCERTAIN_MIN_LENGTH_FACTOR: f64 = 2.5;
+
+/// Whether a measured line is long enough to report: `min_length_px`, or
+/// `UNCERTAIN_MIN_LENGTH_FACTOR` times that when its width is flagged.
+pub fn long_enough(m: &measure::Measured, min_length_px: f64) -> bool {
+    let factor = if m.flag.is_some() {
+        UNCERTAIN_MIN_LENGTH_FACTOR
+    } else {
+        1.0
+    };
+    m.length_px >= factor * min_length_px
+}
 
 fn check_settings(s: &Settings) -> Result<(), AnalysisError> {
     if let Some(u) = s.um_per_px {

@@ -624,7 +624,8 @@ fn split_at_corners(t: Trace) -> Vec<Trace> {
         while b + 1 < n && cum[b] - cum[i] < CORNER_SPAN_PX {
             b += 1;
         }
-        if a == 0 && cum[i] < CORNER_SPAN_PX || cum[b] - cum[i] < CORNER_SPAN_PX {
+        // Too near an end for a full span on both sides.
+        if cum[i] < CORNER_SPAN_PX || cum[b] - cum[i] < CORNER_SPAN_PX {
             continue;
         }
         let unit = |d: [f32; 2]| {

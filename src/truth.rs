@@ -50,24 +50,34 @@ pub struct TruthHair {
     /// shaft (under it, or over a hair of the same colour): not separately visible.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hidden: Vec<[usize; 2]>,
-    /// Length of the hidden runs, px (each point carries half of its two steps).
-    #[serde(default)]
-    pub hidden_length_px: f64,
 }
 
 impl TruthHair {
+    /// Length of the hidden runs, px: each hidden point carries half of its two steps.
+    pub fn hidden_length_px(&self) -> f64 {
+        let p = &self.points;
+        let half_step = |j: usize| 0.5 * (p[j + 1][0] - p[j][0]).hypot(p[j + 1][1] - p[j][1]);
+        let mask = self.hidden_mask();
+        (0..p.len())
+            .filter(|&k| mask[k])
+            .map(|k| {
+                (if k > 0 { half_step(k - 1) } else { 0.0 })
+                    + (if k + 1 < p.len() { half_step(k) } else { 0.0 })
+            })
+            .sum()
+    }
+
     /// Centreline length not hidden by another hair, px: what a detector can see.
     pub fn visible_length_px(&self) -> f64 {
-        (self.length_px - self.hidden_length_px).max(0.0)
+        (self.length_px - self.hidden_length_px()).max(0.0)
     }
 
     /// Whether each of `points` is hidden by another hair.
     pub fn hidden_mask(&self) -> Vec<bool> {
-        let mut m = vec![false; self.points.len()];
+        let n = self.points.len();
+        let mut m = vec![false; n];
         for &[a, b] in &self.hidden {
-            for v in m.iter_mut().take(b).skip(a) {
-                *v = true;
-            }
+            m[a.min(n)..b.min(n)].fill(true);
         }
         m
     }

@@ -1600,7 +1600,6 @@ mod tests {
             class: HairClass::of_width_um(width_um, 30.0, 60.0),
             light: false,
             hidden: vec![],
-            hidden_length_px: 0.0,
         }
     }
 
@@ -1836,9 +1835,7 @@ mod tests {
         // Hair 0 (200 px) hidden under another hair over its first 120 px; hair 2 (150
         // px) hidden but for 30 px: it no longer counts (visible length < 40 px).
         t1.hairs[0].hidden = vec![[0, 121]];
-        t1.hairs[0].hidden_length_px = 120.5;
         t1.hairs[2].hidden = vec![[0, 121]];
-        t1.hairs[2].hidden_length_px = 120.0;
         let r = report_with(&t1, "phantom_0001.jpg", |a| {
             // Only the visible 80 px of hair 0 are found (40% of its whole length).
             a.hairs[0].points = a.hairs[0].points[130..].to_vec();

@@ -646,7 +646,6 @@ pub(crate) fn truth(look: &Look, hairs: &[Hair]) -> Vec<TruthHair> {
                 class: HairClass::of_width_um(width_um, 30.0, 60.0),
                 light: hair.light,
                 hidden: Vec::new(),
-                hidden_length_px: 0.0,
             });
             owner.push(hi);
         }
@@ -712,17 +711,6 @@ fn mark_hidden(out: &mut [TruthHair], owner: &[usize], hairs: &[Hair], look: &Lo
             }
             t.hidden.push([a, i]);
         }
-        // Each point carries half of its two neighbouring steps.
-        t.hidden_length_px = (0..n)
-            .filter(|&k| mask[k])
-            .map(|k| {
-                let step = |j: usize| {
-                    let (a, b) = (t.points[j], t.points[j + 1]);
-                    ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt() / 2.0
-                };
-                (if k > 0 { step(k - 1) } else { 0.0 }) + (if k + 1 < n { step(k) } else { 0.0 })
-            })
-            .sum();
     }
 }
 

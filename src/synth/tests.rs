@@ -224,8 +224,9 @@ fn synth_hidden_parts_lie_inside_another_hair() {
         let (_, t) = render_phantom(seed, 0, &o);
         for (i, h) in t.hairs.iter().enumerate() {
             let mask = h.hidden_mask();
-            assert!(h.hidden_length_px >= 0.0 && h.hidden_length_px <= h.length_px + 1e-9);
-            assert_eq!(h.hidden.is_empty(), h.hidden_length_px == 0.0);
+            let hidden_px = h.hidden_length_px();
+            assert!(hidden_px >= 0.0 && hidden_px <= h.length_px + 1e-9);
+            assert_eq!(h.hidden.is_empty(), hidden_px == 0.0);
             for (p, _) in h.points.iter().zip(&mask).filter(|(_, &m)| m) {
                 // Away from the border, where the hiding hair may be clipped off.
                 if p[0] < 30.0 || p[1] < 30.0 || p[0] > 450.0 || p[1] > 330.0 {
