@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use trichometer::truth::TruthImage;
-use trichometer::{enhance, link, load, measure, trace};
+use trichometer::{enhance, link, load, measure, pairs, trace};
 
 /// Share of a truth hair's points within `tol` px of some point of `lines`.
 fn coverage(truth: &[[f64; 2]], lines: &[Vec<[f32; 2]>], tol: f64) -> f64 {
@@ -46,6 +46,7 @@ fn main() {
             serde_json::from_slice(&std::fs::read(dir.join(&name)).unwrap()).unwrap();
         let img = image::open(dir.join(&t.image)).unwrap();
         let lum = load::linear_luminance(&img);
+        let colour = img.as_rgb8().map(load::Colour::new);
         let s = trichometer::Settings::default();
         let ridge = enhance::ridges(&lum, s.max_width_px);
         if std::env::var("VERBOSE").is_ok() {
@@ -55,10 +56,22 @@ fn main() {
         let tr_lines: Vec<Vec<[f32; 2]>> = traces.iter().map(|t| t.points.clone()).collect();
         let raws: Vec<measure::RawHair> = traces
             .into_iter()
-            .map(|t| measure::profile_trace(&ridge.contrast, t, 1.0, s.max_width_px as f32))
+            .map(|t| {
+                measure::profile_trace(
+                    &ridge.contrast,
+                    colour.as_ref(),
+                    t,
+                    1.0,
+                    s.max_width_px as f32,
+                )
+            })
             .flat_map(measure::split_at_gaps)
             .collect();
         let blur = measure::estimate_blur(&raws).unwrap_or(1.0);
+        let raws: Vec<measure::RawHair> = raws
+            .into_iter()
+            .flat_map(|r| pairs::split(r, colour.as_ref()))
+            .collect();
         let meas_lines: Vec<Vec<[f32; 2]>> = raws.iter().map(|r| r.path.clone()).collect();
         let mut acc_lines = Vec::new();
         let mut rej: Vec<(Vec<[f32; 2]>, String)> = Vec::new();
@@ -89,7 +102,7 @@ fn main() {
             .filter(|p| trichometer::long_enough(&p.m, s.min_length_px))
             .map(|p| as_f32(&p.m))
             .collect();
-        let res = trichometer::analyze_luminance(&lum, &s).unwrap();
+        let res = trichometer::analyze_planes(&lum, colour.as_ref(), &s).unwrap();
         let fin: Vec<Vec<[f32; 2]>> = res
             .hairs
             .iter()
@@ -190,6 +203,16 @@ fn main() {
                         "  miss {cls} w {:.1}px len {:.0} snr {:.1}/{:.1} snr>{:.2} tr {:.2} me {:.2} ac {:.2} li {:.2} ln {:.2} fi {:.2} [{why}] at {:?}",
                         h.width_px, h.length_px, snr_med, snr_lo, strong, c_tr, c_me, c_ac, c_li, c_ln, c_fi, h.points[h.points.len() / 2]
                     );
+                    // The linked pieces over this hair: length, width, flag.
+                    for p in &linked {
+                        let c = coverage(&h.points, &[as_f32(&p.m)], tol);
+                        if c > 0.1 {
+                            println!(
+                                "    piece cov {c:.2} len {:.0} w {:.2} flag {:?}",
+                                p.m.length_px, p.m.width_px, p.m.flag
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -18,7 +18,7 @@ fn digest(case: &support::Case) -> u64 {
     let traces = trace::trace(&ridge);
     for t in &traces {
         format!("{t:?}").hash(&mut h);
-        let raw = measure::profile_trace(&ridge.contrast, t.clone(), 1.0, 40.0);
+        let raw = measure::profile_trace(&ridge.contrast, None, t.clone(), 1.0, 40.0);
         format!("{:?} {:?} {:?}", raw.path, raw.profiles, raw.samples).hash(&mut h);
     }
     let a = trichometer::analyze(&img, &Settings::default()).expect("analyses");

@@ -18,6 +18,7 @@ pub mod enhance;
 pub mod trace;
 pub mod profile_model;
 pub mod measure;
+pub mod pairs;
 pub mod link;
 pub mod reject;
 pub mod report;
@@ -56,12 +57,23 @@ use ndarray::Array2;
 /// Analyses one decoded image: finds the hairs and measures their widths (px). The scale
 /// in `settings` only feeds the warnings here; micrometres are applied by the report.
 pub fn analyze(image: &DynamicImage, settings: &Settings) -> Result<ImageAnalysis, AnalysisError> {
-    analyze_luminance(&load::linear_luminance(image), settings)
+    let colour = image.as_rgb8().map(load::Colour::new);
+    analyze_planes(&load::linear_luminance(image), colour.as_ref(), settings)
 }
 
 /// Analyses linear-light luminance, shape (height, width), values in [0, 1].
 pub fn analyze_luminance(
     lum: &Array2<f32>,
+    settings: &Settings,
+) -> Result<ImageAnalysis, AnalysisError> {
+    analyze_planes(lum, None, settings)
+}
+
+/// [`analyze_luminance`] with the colour image when there is one (8-bit RGB), which tells
+/// specular highlights from skin where touching pairs are split.
+pub fn analyze_planes(
+    lum: &Array2<f32>,
+    colour: Option<&load::Colour>,
     settings: &Settings,
 ) -> Result<ImageAnalysis, AnalysisError> {
     check_settings(settings)?;
@@ -78,6 +90,7 @@ pub fn analyze_luminance(
         .map(|t| {
             measure::profile_trace(
                 &ridge.contrast,
+                colour,
                 t,
                 measure::DEFAULT_BLUR_SIGMA as f32,
                 max_w,
@@ -97,6 +110,11 @@ pub fn analyze_luminance(
             measure::DEFAULT_BLUR_SIGMA
         }
     };
+    // Touching parallel pairs become their two members.
+    let raws: Vec<measure::RawHair> = raws
+        .into_iter()
+        .flat_map(|r| pairs::split(r, colour))
+        .collect();
     // Every measurable piece, whatever its length: short pieces of one hair are joined
     // into the whole hair before the length limit applies.
     let pieces: Vec<link::Piece> = raws

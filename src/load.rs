@@ -4,7 +4,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use ndarray::Array2;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -184,6 +184,49 @@ fn rgb8_luminance(raw: &[u8], channels: usize, w: usize, h: usize) -> Array2<f32
         *o = lr[p[0] as usize] + lg[p[1] as usize] + lb[p[2] as usize];
     }
     Array2::from_shape_vec((h, w), data).expect("shape matches buffer")
+}
+
+/// Reads the colour image around a point: a specular highlight on a shaft is the colour of
+/// the light (neutral), the gap between two shafts the colour of skin.
+pub struct Colour<'a> {
+    image: &'a RgbImage,
+    lut: [f32; 256],
+}
+
+impl<'a> Colour<'a> {
+    pub fn new(image: &'a RgbImage) -> Self {
+        Colour {
+            image,
+            lut: srgb_lut(),
+        }
+    }
+
+    /// Chroma (R − B) / (R + G + B) of linear light, bilinear at (x, y); `None` outside.
+    pub fn chroma(&self, x: f32, y: f32) -> Option<f32> {
+        let (w, h) = (self.image.width() as f32, self.image.height() as f32);
+        if !(x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0) {
+            return None;
+        }
+        let (x0, y0) = (
+            x.floor().min(w - 2.0).max(0.0),
+            y.floor().min(h - 2.0).max(0.0),
+        );
+        let (fx, fy) = (x - x0, y - y0);
+        let mut rgb = [0.0f32; 3];
+        for (dy, wy) in [(0u32, 1.0 - fy), (1, fy)] {
+            for (dx, wx) in [(0u32, 1.0 - fx), (1, fx)] {
+                let px = self.image.get_pixel(
+                    (x0 as u32 + dx).min(w as u32 - 1),
+                    (y0 as u32 + dy).min(h as u32 - 1),
+                );
+                for c in 0..3 {
+                    rgb[c] += wx * wy * self.lut[px[c] as usize];
+                }
+            }
+        }
+        let sum = rgb[0] + rgb[1] + rgb[2];
+        (sum > 1e-4).then(|| (rgb[0] - rgb[2]) / sum)
+    }
 }
 
 #[cfg(test)]

@@ -13,12 +13,13 @@ use std::sync::OnceLock;
 use ndarray::Array2;
 
 use crate::enhance::Bilinear;
+use crate::load::Colour;
 use crate::profile_model::fill_ratio;
 use crate::stats::{median, median_mut, robust_sd, robust_sd_mut};
 use crate::trace::Trace;
 
 /// Distance between measured profiles along a hair (px).
-const PROFILE_SPACING_PX: f32 = 2.0;
+pub const PROFILE_SPACING_PX: f32 = 2.0;
 /// Sampling step along the normal (px): fine enough for sub-pixel edge interpolation.
 pub const SAMPLE_STEP_PX: f32 = 0.25;
 /// Parallel profiles averaged on each side along the tangent (1 px apart), for noise.
@@ -30,6 +31,8 @@ const PROFILE_MIN_SNR: f32 = 3.0;
 /// Dips inside the shaft narrower than this (px) are crossed when looking for the edge
 /// from the centre (medulla, highlight stripe).
 const MAX_INNER_DIP_PX: f32 = 2.0;
+/// Widest dip inside a shaft (px) crossed when its colour shows a specular highlight.
+const MAX_HIGHLIGHT_PX: f32 = 8.0;
 /// Outer bands whose medians differ by more than this many noise SDs: one lies on a
 /// neighbouring hair, not on skin.
 const NEIGHBOUR_BASELINE_NOISES: f32 = 4.0;
@@ -264,7 +267,7 @@ pub fn edges(
     search_half_width: f32,
     noise: f32,
 ) -> Option<(f32, f32, f32, f32)> {
-    edges_with_step(q, half, SAMPLE_STEP_PX, search_half_width, noise)
+    edges_across(q, half, SAMPLE_STEP_PX, search_half_width, noise, None)
 }
 
 /// [`edges`] for a profile sampled every `step` px.
@@ -274,6 +277,23 @@ pub fn edges_with_step(
     step: f32,
     search_half_width: f32,
     noise: f32,
+) -> Option<(f32, f32, f32, f32)> {
+    edges_across(q, half, step, search_half_width, noise, None)
+}
+
+/// Tells whether the dip at position `x` (px along the profile) between shaft at `a` and
+/// shaft at `b` is a specular highlight (neutral colour) rather than skin.
+pub type HighlightTest<'a> = &'a dyn Fn(f32, f32, f32) -> bool;
+
+/// [`edges_with_step`] that also crosses dips up to `MAX_HIGHLIGHT_PX` wide which
+/// `highlight` says are specular highlights on the shaft.
+pub fn edges_across(
+    q: &[f32],
+    half: f32,
+    step: f32,
+    search_half_width: f32,
+    noise: f32,
+    highlight: Option<HighlightTest>,
 ) -> Option<(f32, f32, f32, f32)> {
     let n = q.len();
     let pos = |i: f32| -half + i * step;
@@ -317,6 +337,42 @@ pub fn edges_with_step(
                             i = m;
                         }
                         break;
+                    }
+                }
+                if !back {
+                    // A wider dip that the colour shows to be a highlight on the shaft.
+                    if let Some(test) = highlight {
+                        let far = (MAX_HIGHLIGHT_PX / step).round() as isize;
+                        let (mut low, mut at) = (q[j as usize], j);
+                        for k in 1..=far {
+                            let m = j + dir * k;
+                            if m < 0 || m >= n as isize {
+                                break;
+                            }
+                            let v = q[m as usize];
+                            if v < low {
+                                (low, at) = (v, m);
+                            }
+                            // Back on the shaft (a sliver beside a highlight may stay
+                            // well below the peak).
+                            if v >= half_level {
+                                // The colour is compared at the densest points on
+                                // either side, away from the highlight's skirt.
+                                let mut top = m;
+                                let mut t = m;
+                                while t >= 0 && t < n as isize && q[t as usize] >= half_level {
+                                    if q[t as usize] > q[top as usize] {
+                                        top = t;
+                                    }
+                                    t += dir;
+                                }
+                                back = test(pos(ip as f32), pos(at as f32), pos(top as f32));
+                                if back {
+                                    i = m;
+                                }
+                                break;
+                            }
+                        }
                     }
                 }
                 if !back {
@@ -369,6 +425,7 @@ pub fn edges_with_step(
 /// Measures raw profiles along a trace. `blur_guess` (px) sets the window margins.
 pub fn profile_trace(
     contrast: &Array2<f32>,
+    colour: Option<&Colour>,
     trace: Trace,
     blur_guess: f32,
     max_width_px: f32,
@@ -415,9 +472,18 @@ pub fn profile_trace(
                 let t = k as f32 / (m - 1) as f32;
                 q.push(sign * v - (bl + (br - bl) * t));
             }
-            if let Some((left, right, peak, edge_sigma)) =
-                edges(&q, half, 0.5 * width_guess + 2.0, noise.max(1e-4))
-            {
+            let test = colour.map(|c| {
+                move |a: f32, x: f32, b: f32| highlight_between(c, at, n, half, [a, x, b])
+            });
+            let test = test.as_ref().map(|t| t as HighlightTest);
+            if let Some((left, right, peak, edge_sigma)) = edges_across(
+                &q,
+                half,
+                SAMPLE_STEP_PX,
+                0.5 * width_guess + 2.0,
+                noise.max(1e-4),
+                test,
+            ) {
                 let centre = ((0.5 * (left + right) + half) / SAMPLE_STEP_PX).round() as usize;
                 let level = sign * buf[centre.min(m - 1)];
                 profiles.push(Profile {
@@ -444,6 +510,32 @@ pub fn profile_trace(
         half,
     }
 }
+
+/// Whether the dip at `x` between shaft points `a` and `b` (px along normal `n` from
+/// `at`) is more neutral in colour than the shaft on both sides and the skin at both ends
+/// of the window (±`half`): a specular highlight, not skin between two shafts.
+pub fn highlight_between(
+    c: &Colour,
+    at: [f32; 2],
+    n: [f32; 2],
+    half: f32,
+    [a, x, b]: [f32; 3],
+) -> bool {
+    let chroma = |d: f32| c.chroma(at[0] + d * n[0], at[1] + d * n[1]);
+    let lowest = [a, b, -half, half]
+        .into_iter()
+        .map(chroma)
+        .try_fold(f32::MAX, |m, v| v.map(|v| m.min(v)));
+    match (chroma(x), lowest) {
+        (Some(v), Some(lowest)) => v < lowest - NEUTRAL_SHIFT,
+        _ => false,
+    }
+}
+
+/// Chroma drop below the shaft's and the skin's that marks a specular highlight: on
+/// phantoms a gap between shafts lies 0.07–0.19 above the lowest of them, a highlight
+/// 0.09–0.25 below.
+pub const NEUTRAL_SHIFT: f32 = 0.04;
 
 /// Splits a measured trace where no profile could be measured over more than
 /// `MAX_UNMEASURED_GAP_PX`: a wrong join, a stretch hidden under another hair or leaving
@@ -892,7 +984,7 @@ mod tests {
             polarity: 1,
             sigma: 0.29 * w as f32,
         };
-        let raw = profile_trace(&c, trace, 1.0, 48.0);
+        let raw = profile_trace(&c, None, trace, 1.0, 48.0);
         assert!(
             raw.profiles.len() * 10 >= raw.attempted * 9,
             "{} of {} profiles",

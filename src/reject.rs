@@ -21,7 +21,10 @@ const CURVATURE_SPAN_PX: f64 = 12.0;
 const SUBSTRUCTURE_WIDTH_RATIO: f64 = 0.7;
 /// Share of a line's length inside a wider hair's band that makes it a substructure.
 const SUBSTRUCTURE_SHARE: f64 = 0.6;
-/// Band around a hair: half its width plus this many blur σ plus 1 px.
+/// Shaft of a hair for lines of its own polarity: half its width plus this (px).
+const SHAFT_MARGIN_PX: f64 = 0.5;
+/// Band around a hair for lines of the other polarity: half its width plus this many blur
+/// σ plus 1 px.
 const BAND_MARGIN_SIGMAS: f64 = 2.0;
 
 /// Typical absolute curvature (rad/px) of a polyline: the median over windows of
@@ -56,7 +59,11 @@ pub fn mean_curvature(points: &[[f64; 2]]) -> f64 {
 /// `size` is (width, height) of the image, `blur` the blur σ (px).
 pub fn substructures(hairs: &[Hair], size: (usize, usize), blur: f64) -> Vec<bool> {
     let (w, h) = size;
+    // Same-polarity lines are parts of a hair only inside its shaft (a line centred beyond
+    // its edge is a hair lying along it); lines of the other polarity also in the band
+    // beyond the edges, where a dark shaft's flanks respond as light lines.
     let mut owner = Array2::<u32>::from_elem((h, w), u32::MAX);
+    let mut shaft = Array2::<u32>::from_elem((h, w), u32::MAX);
     let mut order: Vec<usize> = (0..hairs.len()).collect();
     order.sort_by(|&a, &b| {
         hairs[b]
@@ -64,17 +71,24 @@ pub fn substructures(hairs: &[Hair], size: (usize, usize), blur: f64) -> Vec<boo
             .total_cmp(&hairs[a].width_px)
             .then(a.cmp(&b))
     });
-    let flat = owner.as_slice_mut().expect("standard layout");
-    for &i in &order {
-        let r = 0.5 * hairs[i].width_px + BAND_MARGIN_SIGMAS * blur + 1.0;
-        for p in resample(&hairs[i].points, 1.0) {
-            disc_rows(p, r, (h, w), |y, xs| {
-                for o in &mut flat[y * w + xs.start..y * w + xs.end] {
-                    if *o == u32::MAX {
-                        *o = i as u32;
+    for (map, own_shaft) in [(&mut owner, false), (&mut shaft, true)] {
+        let flat = map.as_slice_mut().expect("standard layout");
+        for &i in &order {
+            let r = 0.5 * hairs[i].width_px
+                + if own_shaft {
+                    SHAFT_MARGIN_PX
+                } else {
+                    BAND_MARGIN_SIGMAS * blur + 1.0
+                };
+            for p in resample(&hairs[i].points, 1.0) {
+                disc_rows(p, r, (h, w), |y, xs| {
+                    for o in &mut flat[y * w + xs.start..y * w + xs.end] {
+                        if *o == u32::MAX {
+                            *o = i as u32;
+                        }
                     }
-                }
-            });
+                });
+            }
         }
     }
     hairs
@@ -89,7 +103,19 @@ pub fn substructures(hairs: &[Hair], size: (usize, usize), blur: f64) -> Vec<boo
                     if x < 0 || y < 0 || x >= w as i64 || y >= h as i64 {
                         return false;
                     }
-                    let o = owner[[y as usize, x as usize]];
+                    let (o, s) = (
+                        owner[[y as usize, x as usize]],
+                        shaft[[y as usize, x as usize]],
+                    );
+                    // The widest hair covering the point, within its shaft for the same
+                    // polarity.
+                    let o = if s != u32::MAX && hairs[s as usize].polarity == hair.polarity {
+                        s
+                    } else if o != u32::MAX && hairs[o as usize].polarity != hair.polarity {
+                        o
+                    } else {
+                        u32::MAX
+                    };
                     o != u32::MAX
                         && o as usize != i
                         && hair.width_px < SUBSTRUCTURE_WIDTH_RATIO * hairs[o as usize].width_px
@@ -151,6 +177,21 @@ mod tests {
         assert_eq!(
             substructures(&hairs, (300, 200), 1.0),
             vec![false, true, false, false]
+        );
+    }
+
+    #[test]
+    fn hair_touching_a_wider_one_is_kept_but_its_light_flank_is_not() {
+        let mut flank = hair(line(20.0, 112.0, 280.0, 112.0), 3.0);
+        flank.polarity = Polarity::Light;
+        let hairs = vec![
+            hair(line(10.0, 100.0, 290.0, 100.0), 20.0), // wide hair, edge at y = 110
+            hair(line(20.0, 112.5, 280.0, 112.5), 4.0),  // thin hair touching it
+            flank,                                       // light line along its edge
+        ];
+        assert_eq!(
+            substructures(&hairs, (300, 200), 1.0),
+            vec![false, false, true]
         );
     }
 }

@@ -178,6 +178,7 @@ pub fn measure(ridge: &RidgeMap, traces: Vec<Trace>) -> usize {
         .map(|t| {
             measure::profile_trace(
                 &ridge.contrast,
+                None,
                 t,
                 measure::DEFAULT_BLUR_SIGMA as f32,
                 settings.max_width_px as f32,

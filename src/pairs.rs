@@ -1,0 +1,563 @@
+//! Stage 4b: touching parallel pairs. Two hairs lying side by side (from one follicular
+//! opening, edges touching) look like one wide line to the ridge filter and are traced and
+//! measured as one hair of their summed width. Their cross-section tells them apart from
+//! one hair with a lighter medulla or a highlight stripe: each member is a full dip of its
+//! own, the two darkest points lie about half the pair's width apart (a medulla's lie
+//! closer, on either side of a core at most a third of the shaft), and between them the
+//! contrast falls most of the way to skin, where a medulla or highlight removes only a
+//! small share of the absorption. Where a run of consecutive profiles shows two such dips,
+//! that stretch is replaced by its two members, each measured from its own outer edge: the
+//! member's outer half is mirrored about its centre, which is exactly the profile of a lone
+//! hair of that width under the same blur, so the width model of
+//! [`crate::measure::finish`] applies unchanged.
+
+use crate::load::Colour;
+use crate::measure::{edges, Profile, RawHair, NEUTRAL_SHIFT, SAMPLE_STEP_PX};
+use crate::stats::robust_sd_mut;
+
+/// Narrowest member (edge to junction, px) looked for: narrower dips are not resolved.
+const MIN_MEMBER_PX: f32 = 2.0;
+/// The junction falls below this share of the lower member's peak: a medulla or highlight
+/// stripe removes at most about a quarter of a shaft's absorption, a gap between two
+/// shafts nearly all of it.
+const MAX_JUNCTION_SHARE: f32 = 0.7;
+/// Each member's densest point lies at least this share of its span (junction to outer
+/// edge) from the junction: a round shaft is densest at its middle (0.5).
+const MIN_CENTRE_SHARE: f32 = 0.3;
+/// Transmittance floor for the optical density of dark profiles (noise on black).
+const MIN_TRANSMITTANCE: f32 = 0.02;
+/// The dip at the junction must exceed this many noise SDs.
+const MIN_DIP_NOISES: f32 = 4.0;
+/// Skin is read this far outside the pair's edges (px).
+const SKIN_OFFSET_PX: f32 = 4.0;
+/// Consecutive pair profiles (2 px apart) needed to split a stretch: shorter runs are
+/// crossings or noise.
+const MIN_RUN_PROFILES: usize = 6;
+/// A single profile failing the test inside a run does not end it (noise, a crossing).
+const MAX_RUN_HOLE: usize = 1;
+
+/// Where a profile `q` (hair positive, baseline 0, sampled every `SAMPLE_STEP_PX` from
+/// `-half`) with edges `left`, `right` holds two touching hairs: the junction's position
+/// (px, same frame as the edges), or `None` for one hair.
+pub fn junction(
+    q: &[f32],
+    half: f32,
+    (left, right): (f32, f32),
+    noise: f32,
+    dark: bool,
+) -> Option<f32> {
+    let idx = |x: f32| ((x + half) / SAMPLE_STEP_PX).round() as isize;
+    let (il, ir) = (
+        idx(left).max(0) as usize,
+        idx(right).min(q.len() as isize - 1),
+    );
+    if ir < 0 || ir as usize <= il + 2 || right - left < 2.0 * MIN_MEMBER_PX {
+        return None;
+    }
+    let ir = ir as usize;
+    // Light smoothing over ±2 samples (±0.5 px) against sample noise, then (dark hairs)
+    // optical density: a dark shaft's contrast saturates, its density does not.
+    let s: Vec<f32> = (il..=ir)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(2).max(il), (i + 2).min(ir));
+            let v = q[a..=b].iter().sum::<f32>() / (b - a + 1) as f32;
+            if dark {
+                -(1.0 - v).max(MIN_TRANSMITTANCE).ln()
+            } else {
+                v
+            }
+        })
+        .collect();
+    let n = s.len();
+    // Running maxima from either side: the dip at j is min(best left, best right) − s[j].
+    let mut from_left = Vec::with_capacity(n);
+    let mut m = (f32::MIN, 0usize);
+    for (i, &v) in s.iter().enumerate() {
+        if v > m.0 {
+            m = (v, i);
+        }
+        from_left.push(m);
+    }
+    let mut from_right = vec![(f32::MIN, 0usize); n];
+    let mut m = (f32::MIN, n - 1);
+    for i in (0..n).rev() {
+        if s[i] > m.0 {
+            m = (s[i], i);
+        }
+        from_right[i] = m;
+    }
+    let member = (MIN_MEMBER_PX / SAMPLE_STEP_PX).round() as usize;
+    if n <= 2 * member {
+        return None;
+    }
+    let (mut best, mut bj) = (0.0f32, None);
+    for j in member..n - member {
+        let dip = from_left[j].0.min(from_right[j].0) - s[j];
+        if dip > best {
+            best = dip;
+            bj = Some(j);
+        }
+    }
+    let j = bj?;
+    let (p1, x1) = from_left[j];
+    let (p2, x2) = from_right[j];
+    let low = p1.min(p2);
+    // Each member's densest point lies inside it, well away from the junction (a shaft's
+    // centre); the flanks of a medulla or the sliver beside a highlight stripe are densest
+    // next to it.
+    let inside = |x: usize, from: usize, to: usize| {
+        let span = from.abs_diff(to).max(1) as f32;
+        x.abs_diff(from) as f32 >= MIN_CENTRE_SHARE * span
+    };
+    let pair = s[j] <= MAX_JUNCTION_SHARE * low
+        && best >= MIN_DIP_NOISES * noise
+        && inside(x1, j, 0)
+        && inside(x2, j, n - 1);
+    pair.then(|| -half + (il + j) as f32 * SAMPLE_STEP_PX)
+}
+/// Robust noise SD of a profile's outer bands (the same bands as its baseline).
+fn band_noise(q: &[f32]) -> f32 {
+    let m = q.len();
+    let band = (m / 6).max(3).min(m);
+    let mut v: Vec<f64> = q[..band]
+        .iter()
+        .chain(&q[m - band..])
+        .map(|&x| x as f64)
+        .collect();
+    (robust_sd_mut(&mut v) as f32).max(1e-4)
+}
+
+/// The profile of one member, re-centred on it: its outer half (from `centre` outward on
+/// side `dir`, −1 left, +1 right) mirrored about `centre`, over the same window.
+fn mirrored(q: &[f32], half: f32, centre: f32, dir: f32) -> Vec<f32> {
+    let at = |x: f32| -> f32 {
+        let f = ((x + half) / SAMPLE_STEP_PX).clamp(0.0, (q.len() - 1) as f32);
+        let i = (f.floor() as usize).min(q.len() - 2);
+        let t = f - i as f32;
+        q[i] * (1.0 - t) + q[i + 1] * t
+    };
+    (0..q.len())
+        .map(|k| {
+            let x = -half + k as f32 * SAMPLE_STEP_PX;
+            at(centre + dir * x.abs())
+        })
+        .collect()
+}
+
+/// The two members' profiles at one pair profile: (profile, samples) for the left and
+/// the right member, or `None` when either cannot be measured.
+fn members(
+    p: &Profile,
+    q: &[f32],
+    half: f32,
+    j: f32,
+    noise: f32,
+) -> Option<[(Profile, Vec<f32>); 2]> {
+    let one = |outer: f32, dir: f32| -> Option<(Profile, Vec<f32>)> {
+        // Centre halfway between the outer edge and the junction: the junction is the true
+        // boundary, the outer edge (steepest slope) lies slightly inside the true edge, so
+        // the member is measured a little narrow; the width model corrects lone hairs'
+        // edges the same way, and the mirrored profile is one.
+        let c = 0.5 * (outer + j);
+        let m = mirrored(q, half, c, dir);
+        let (l, r, peak, edge_sigma) = edges(&m, half, 0.5 * (j - outer).abs() + 1.0, noise)?;
+        let at = [p.at[0] + c * p.normal[0], p.at[1] + c * p.normal[1]];
+        let k = ((c + half) / SAMPLE_STEP_PX)
+            .round()
+            .clamp(0.0, (q.len() - 1) as f32) as usize;
+        let k0 = ((0.5 * (p.left + p.right) + half) / SAMPLE_STEP_PX)
+            .round()
+            .clamp(0.0, (q.len() - 1) as f32) as usize;
+        let profile = Profile {
+            at,
+            left: l,
+            right: r,
+            peak,
+            edge_sigma,
+            level: p.level + (q[k] - q[k0]),
+            ..*p
+        };
+        Some((profile, m))
+    };
+    Some([one(p.left, -1.0)?, one(p.right, 1.0)?])
+}
+
+/// One pair profile: the junction (px along the normal from the profile's point) and the
+/// two members' profiles with their (mirrored) samples, left member first.
+struct Split {
+    junction: f32,
+    members: [(Profile, Vec<f32>); 2],
+}
+
+/// Splits the stretches of `raw` where it is two touching hairs into their members; the
+/// rest of the hair stays as it was (pieces are rejoined by [`crate::link`]). Only colour
+/// images are split: in grey ones a specular highlight along a shaft cannot be told from
+/// the gap between two shafts.
+pub fn split(raw: RawHair, colour: Option<&Colour>) -> Vec<RawHair> {
+    let n = raw.profiles.len();
+    let Some(colour) = colour else {
+        return vec![raw];
+    };
+    if n < MIN_RUN_PROFILES {
+        return vec![raw];
+    }
+    let found: Vec<Option<Split>> = raw
+        .profiles
+        .iter()
+        .zip(&raw.samples)
+        .map(|(p, q)| {
+            let noise = band_noise(q);
+            let dark = raw.trace.polarity > 0;
+            let junction = junction(q, raw.half, (p.left, p.right), noise, dark)?;
+            let members = members(p, q, raw.half, junction, noise)?;
+            Some(Split { junction, members })
+        })
+        .collect();
+    let runs: Vec<(usize, usize)> = runs(&found.iter().map(Option::is_some).collect::<Vec<_>>())
+        .into_iter()
+        .filter(|&(a, b)| {
+            let shifts: Vec<f64> = (a..b)
+                .filter_map(|k| {
+                    let s = found[k].as_ref()?;
+                    neutral_shift(colour, &raw.profiles[k], s).map(|v| v as f64)
+                })
+                .collect();
+            !shifts.is_empty() && crate::stats::median(&shifts) >= -NEUTRAL_SHIFT as f64
+        })
+        .collect();
+    if runs.is_empty() {
+        return vec![raw];
+    }
+    let whole = |range: std::ops::Range<usize>| {
+        sub_hair(
+            &raw,
+            range.map(|k| (raw.profiles[k], raw.samples[k].clone())),
+        )
+    };
+    let mut out = Vec::new();
+    let mut next = 0;
+    for &(a, b) in &runs {
+        if a > next {
+            out.extend(whole(next..a));
+        }
+        for side in 0..2 {
+            let members = (a..b).filter_map(|k| found[k].as_ref().map(|s| s.members[side].clone()));
+            out.extend(sub_hair(&raw, members));
+        }
+        next = b;
+    }
+    if next < n {
+        out.extend(whole(next..n));
+    }
+    out
+}
+
+/// How much more neutral (less chromatic) the junction is than both members and the skin
+/// beside the pair (negative: a highlight), from the colour image.
+fn neutral_shift(colour: &Colour, p: &Profile, s: &Split) -> Option<f32> {
+    let along = |d: f32| colour.chroma(p.at[0] + d * p.normal[0], p.at[1] + d * p.normal[1]);
+    let [a, b] = [0, 1].map(|i| {
+        let c = s.members[i].0.centre();
+        colour.chroma(c[0], c[1])
+    });
+    let lowest = [
+        a?,
+        b?,
+        along(p.left - SKIN_OFFSET_PX)?,
+        along(p.right + SKIN_OFFSET_PX)?,
+    ]
+    .into_iter()
+    .fold(f32::MAX, f32::min);
+    Some(along(s.junction)? - lowest)
+}
+
+/// Runs [start, end) of `true` at least `MIN_RUN_PROFILES` long, holes of up to
+/// `MAX_RUN_HOLE` bridged.
+fn runs(hit: &[bool]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < hit.len() {
+        if !hit[i] {
+            i += 1;
+            continue;
+        }
+        let (start, mut end, mut count) = (i, i + 1, 1);
+        let mut k = i + 1;
+        while k < hit.len() {
+            if hit[k] {
+                end = k + 1;
+                count += 1;
+                k += 1;
+            } else if k + MAX_RUN_HOLE < hit.len()
+                && hit[k + 1..=k + MAX_RUN_HOLE].iter().any(|&h| h)
+            {
+                k += 1;
+            } else {
+                break;
+            }
+        }
+        if count >= MIN_RUN_PROFILES {
+            out.push((start, end));
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
+/// A piece of `raw` made of the given profiles (and samples), with a path through their
+/// centres.
+fn sub_hair(raw: &RawHair, items: impl Iterator<Item = (Profile, Vec<f32>)>) -> Option<RawHair> {
+    let (profiles, samples): (Vec<Profile>, Vec<Vec<f32>>) = items.unzip();
+    let spacing = crate::measure::PROFILE_SPACING_PX as usize;
+    if profiles.is_empty() {
+        return None;
+    }
+    // The path: the parent's path between the first and last profile, moved by each
+    // profile's offset from the parent (interpolated between profiles).
+    let lo = profiles[0].index.saturating_sub(spacing / 2);
+    let hi = (profiles[profiles.len() - 1].index + spacing / 2).min(raw.path.len() - 1);
+    let shift = |p: &Profile| {
+        let q = raw.path[p.index.min(raw.path.len() - 1)];
+        [p.at[0] - q[0], p.at[1] - q[1]]
+    };
+    let mut path = Vec::with_capacity(hi - lo + 1);
+    let mut k = 0;
+    for i in lo..=hi {
+        while k + 1 < profiles.len() && profiles[k + 1].index <= i {
+            k += 1;
+        }
+        let s0 = shift(&profiles[k]);
+        let s = if k + 1 < profiles.len() && i > profiles[k].index {
+            let s1 = shift(&profiles[k + 1]);
+            let t = (i - profiles[k].index) as f32
+                / (profiles[k + 1].index - profiles[k].index).max(1) as f32;
+            [s0[0] + (s1[0] - s0[0]) * t, s0[1] + (s1[1] - s0[1]) * t]
+        } else {
+            s0
+        };
+        path.push([raw.path[i][0] + s[0], raw.path[i][1] + s[1]]);
+    }
+    let profiles: Vec<Profile> = profiles
+        .into_iter()
+        .map(|mut p| {
+            p.index -= lo;
+            p
+        })
+        .collect();
+    Some(RawHair {
+        trace: raw.trace.clone(),
+        path,
+        profiles,
+        attempted: (hi - lo) / spacing + 1,
+        samples,
+        half: raw.half,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enhance::gaussian_blur;
+    use image::RgbImage;
+    use ndarray::Array2;
+
+    /// Skin colour (linear RGB) and a brown shaft's absorption per px and channel.
+    const SKIN: [f32; 3] = [0.55, 0.38, 0.30];
+    const MU: [f32; 3] = [0.25, 0.33, 0.42];
+
+    /// A round shaft across y: centre `c`, width `w`, optional lighter core (radius share,
+    /// absorption removed) and neutral highlight (offset share of the radius, amplitude).
+    struct Shaft {
+        c: f32,
+        w: f32,
+        core: Option<(f32, f32)>,
+        highlight: Option<(f32, f32)>,
+    }
+
+    /// Renders horizontal shafts on skin (rows `h`, columns `w`), 4x supersampled across,
+    /// blurred with σ `blur`, to 8-bit sRGB.
+    fn render(shafts: &[Shaft], (h, w): (usize, usize), blur: f32) -> RgbImage {
+        let mut planes = [0, 1, 2].map(|_| Array2::<f32>::zeros((h, w)));
+        for y in 0..h {
+            let mut acc = [0.0f32; 3];
+            for s in 0..4 {
+                let yy = y as f32 + (s as f32 + 0.5) / 4.0 - 0.5;
+                let mut t = [1.0f32; 3];
+                let mut spec = 0.0;
+                for sh in shafts {
+                    let (r, d) = (0.5 * sh.w, yy - sh.c);
+                    if d.abs() >= r {
+                        continue;
+                    }
+                    let mut chord = 2.0 * (r * r - d * d).sqrt();
+                    if let Some((share, removed)) = sh.core {
+                        let rc = share * r;
+                        if d.abs() < rc {
+                            chord -= removed * 2.0 * (rc * rc - d * d).sqrt();
+                        }
+                    }
+                    for (c, t) in t.iter_mut().enumerate() {
+                        *t *= (-MU[c] * chord).exp();
+                    }
+                    if let Some((off, amp)) = sh.highlight {
+                        let z = (d - off * r) / (0.15 * r);
+                        spec += amp * (-0.5 * z * z).exp();
+                    }
+                }
+                for c in 0..3 {
+                    acc[c] += (SKIN[c] * t[c] + spec) / 4.0;
+                }
+            }
+            for (c, p) in planes.iter_mut().enumerate() {
+                p.row_mut(y).fill(acc[c]);
+            }
+        }
+        let planes = planes.map(|p| gaussian_blur(&p, blur));
+        let to8 = |v: f32| {
+            let v = v.clamp(0.0, 1.0);
+            let s = if v <= 0.003_130_8 {
+                12.92 * v
+            } else {
+                1.055 * v.powf(1.0 / 2.4) - 0.055
+            };
+            (s * 255.0).round() as u8
+        };
+        RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let (x, y) = (x as usize, y as usize);
+            image::Rgb([0, 1, 2].map(|c| to8(planes[c][[y, x]])))
+        })
+    }
+
+    fn analyse(img: &RgbImage) -> Vec<crate::Hair> {
+        let dynamic = image::DynamicImage::ImageRgb8(img.clone());
+        crate::analyze(&dynamic, &crate::Settings::default())
+            .unwrap()
+            .hairs
+    }
+
+    /// Hairs lying along the rows near `y` (within 2 px), with their widths.
+    fn widths_near(hairs: &[crate::Hair], y: f64) -> Vec<f64> {
+        let mut v: Vec<f64> = hairs
+            .iter()
+            .filter(|h| {
+                let m = h.points[h.points.len() / 2];
+                (m[1] - y).abs() <= 2.0 && h.length_px >= 100.0
+            })
+            .map(|h| h.width_px)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
+    #[test]
+    fn touching_pair_is_split_into_its_two_members() {
+        // 9 px and 6 px shafts 0.5 px apart (edges at y = 60 and 60.5), blur σ 1.
+        let shafts = [
+            Shaft {
+                c: 55.5,
+                w: 9.0,
+                core: None,
+                highlight: None,
+            },
+            Shaft {
+                c: 63.5,
+                w: 6.0,
+                core: None,
+                highlight: None,
+            },
+        ];
+        let hairs = analyse(&render(&shafts, (120, 240), 1.0));
+        let (a, b) = (widths_near(&hairs, 55.5), widths_near(&hairs, 63.5));
+        assert_eq!(
+            (a.len(), b.len()),
+            (1, 1),
+            "hairs: {:?}",
+            hairs
+                .iter()
+                .map(|h| (h.width_px, h.points[0]))
+                .collect::<Vec<_>>()
+        );
+        // Each member is measured from the junction, the middle of the 0.5 px gap: up to
+        // about half the gap too wide on top of the usual error.
+        assert!((a[0] - 9.0).abs() < 0.8, "wide member {}", a[0]);
+        assert!((b[0] - 6.0).abs() < 0.8, "narrow member {}", b[0]);
+        assert!(
+            widths_near(&hairs, 59.5).iter().all(|&w| w < 12.0),
+            "no 15 px hair"
+        );
+    }
+
+    #[test]
+    fn medulla_and_highlight_keep_one_hair() {
+        for sh in [
+            Shaft {
+                c: 60.0,
+                w: 14.0,
+                core: Some((0.3, 0.9)),
+                highlight: None,
+            },
+            Shaft {
+                c: 60.0,
+                w: 14.0,
+                core: None,
+                highlight: Some((0.4, 0.25)),
+            },
+        ] {
+            let what = if sh.core.is_some() {
+                "medulla"
+            } else {
+                "highlight"
+            };
+            let hairs = analyse(&render(&[sh], (120, 240), 1.0));
+            let w = widths_near(&hairs, 60.0);
+            assert_eq!(
+                w.len(),
+                1,
+                "{what}: {:?}",
+                hairs
+                    .iter()
+                    .map(|h| (h.width_px, h.points[0]))
+                    .collect::<Vec<_>>()
+            );
+            assert!((w[0] - 14.0).abs() < 1.0, "{what}: width {}", w[0]);
+        }
+    }
+
+    #[test]
+    fn junction_found_between_two_dips_not_in_one() {
+        // Hair-positive profiles sampled every SAMPLE_STEP_PX from -half.
+        let half = 16.0;
+        let n = (2.0 * half / SAMPLE_STEP_PX) as usize + 1;
+        let profile = |f: &dyn Fn(f32) -> f32| -> Vec<f32> {
+            // Box-blur the exact profile over ±1 px (about σ 0.6).
+            (0..n)
+                .map(|i| {
+                    let x = -half + i as f32 * SAMPLE_STEP_PX;
+                    (-4..=4).map(|k| f(x + k as f32 * 0.25)).sum::<f32>() / 9.0
+                })
+                .collect()
+        };
+        let cyl = |x: f32, c: f32, w: f32| {
+            let (r, d) = (0.5 * w, x - c);
+            if d.abs() >= r {
+                0.0
+            } else {
+                1.0 - (-0.3 * 2.0 * (r * r - d * d).sqrt()).exp()
+            }
+        };
+        let pair = profile(&|x| cyl(x, -4.0, 8.0) + cyl(x, 3.0, 6.0));
+        let j = junction(&pair, half, (-8.0, 6.0), 0.001, true).expect("a pair");
+        assert!((j - 0.0).abs() < 0.5, "junction at {j}");
+        let one = profile(&|x| cyl(x, 0.0, 12.0));
+        assert_eq!(junction(&one, half, (-6.0, 6.0), 0.001, true), None);
+    }
+
+    #[test]
+    fn runs_need_length_and_bridge_single_holes() {
+        let t = true;
+        let f = false;
+        assert_eq!(runs(&[t, t, t, f, t, t, t, f, f, t]), vec![(0, 7)]);
+        assert_eq!(runs(&[t, t, t, f, f, t, t, t]), vec![]);
+        assert_eq!(runs(&[f, t, t, t, t, t, t]), vec![(1, 7)]);
+    }
+}
