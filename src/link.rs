@@ -1,4 +1,4 @@
-//! Stage 5: measured pieces into whole hairs. A hair's ridge breaks where a wider hair
+//! Stage 6: measured pieces into whole hairs. A hair's ridge breaks where a wider hair
 //! crosses it (no profile can be measured inside the crossing), where it fades against
 //! the skin, or where tracing followed another branch; each break would otherwise count as
 //! one more hair and skew the count, the thin fraction and the cv. Pieces are joined end to

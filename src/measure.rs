@@ -1,7 +1,8 @@
 //! Stage 4: sub-pixel width along the shaft. At points every `PROFILE_SPACING_PX` along a
 //! traced centreline, the linear-light contrast is sampled across the hair along the local
 //! normal; the hair's two edges are found walking out from the centre (short inner dips
-//! such as a lighter medulla or a highlight stripe are crossed) and refined to the
+//! such as a lighter medulla or a highlight stripe are crossed, and wider ones that the
+//! colour image shows to be specular highlights: neutral, not skin) and refined to the
 //! steepest slope; the edge separation is then turned into a width under the image's blur
 //! and the shaft's optical depth with [`crate::profile_model`]. The blur itself is
 //! estimated from the edges of wide hairs in the same image. [`bar_edge_separation`] is

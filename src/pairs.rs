@@ -1,4 +1,4 @@
-//! Stage 4b: touching parallel pairs. Two hairs lying side by side (from one follicular
+//! Stage 5: touching parallel pairs. Two hairs lying side by side (from one follicular
 //! opening, edges touching) look like one wide line to the ridge filter and are traced and
 //! measured as one hair of their summed width. Their cross-section tells them apart from
 //! one hair with a lighter medulla or a highlight stripe: each member is a full dip of its

@@ -1,4 +1,4 @@
-//! Stage 5: rejection of measured lines that are not hairs: lines that run inside or
+//! Stage 7: rejection of measured lines that are not hairs: lines that run inside or
 //! along a wider hair (a highlight stripe, a medulla, the edge response beside a dark
 //! shaft), and lines that bend far more than a hair over a few millimetres does (rims of
 //! air bubbles, ragged scales). Soft furrows and low-contrast lines are rejected earlier,
