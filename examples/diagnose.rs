@@ -88,7 +88,8 @@ fn main() {
                 Err(e) => rej.push((r.path.clone(), format!("{e:?}"))),
             }
         }
-        let linked = link::link(link::deduplicate(pieces), blur, &ridge.contrast);
+        let linked =
+            link::deduplicate(link::link(link::deduplicate(pieces), blur, &ridge.contrast));
         let as_f32 = |m: &measure::Measured| -> Vec<[f32; 2]> {
             m.points
                 .iter()

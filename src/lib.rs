@@ -126,7 +126,7 @@ pub fn analyze_planes(
             })
         })
         .collect();
-    let pieces = link::link(link::deduplicate(pieces), blur, &ridge.contrast);
+    let pieces = link::deduplicate(link::link(link::deduplicate(pieces), blur, &ridge.contrast));
     let mut hairs: Vec<Hair> = pieces
         .into_iter()
         .filter(|p| long_enough(&p.m, settings.min_length_px))

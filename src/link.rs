@@ -4,7 +4,9 @@
 //! one more hair and skew the count, the thin fraction and the cv. Pieces are joined end to
 //! end when they continue each other in position, direction and measured width. Pieces
 //! that retrace a hair already measured (the ridge of one of its edges, measured from the
-//! side, ends up on the same centre with the same width) are dropped first.
+//! side, ends up on the same centre with the same width; or a short stretch measured
+//! across a neighbour, on the same centre but wider) are dropped first, and again once
+//! joined hairs may cover each other.
 
 use std::collections::HashMap;
 
@@ -212,13 +214,15 @@ pub fn deduplicate(pieces: Vec<Piece>) -> Vec<Piece> {
                 }
             }
         }
+        // A shorter piece along a kept one's centre is that hair again: measured alike,
+        // or measured wider (across a neighbour at a crossing or a touching hair).
         let duplicate = counted.iter().map(|&j| (j, on[j])).any(|(j, n)| {
             n as f64 >= DUPLICATE_SHARE * lines[i].len() as f64
-                && widths_agree(
+                && (widths_agree(
                     pi.m.width_px,
                     pieces[j].m.width_px,
                     DUPLICATE_WIDTH_TOLERANCE,
-                )
+                ) || pi.m.width_px > pieces[j].m.width_px)
         });
         kept[i] = !duplicate;
     }
@@ -711,6 +715,8 @@ mod tests {
             // A thin hair lying along the wide one's centre but much narrower (a
             // highlight stripe is judged later, by `reject`).
             piece([20.0, 100.0], [180.0, 100.0], 3.0),
+            // A short stretch of it measured across a neighbour: same centre, wider.
+            piece([60.0, 100.5], [110.0, 100.5], 17.0),
         ];
         let out = deduplicate(pieces);
         let widths: Vec<f64> = out.iter().map(|p| p.m.width_px).collect();
