@@ -24,6 +24,8 @@ const MAX_JUNCTION_SHARE: f32 = 0.7;
 /// Each member's densest point lies at least this share of its span (junction to outer
 /// edge) from the junction: a round shaft is densest at its middle (0.5).
 const MIN_CENTRE_SHARE: f32 = 0.3;
+/// Dips tried per profile, deepest first, for one that is not a highlight.
+const MAX_JUNCTION_CANDIDATES: usize = 3;
 /// Transmittance floor for the optical density of dark profiles (noise on black).
 const MIN_TRANSMITTANCE: f32 = 0.02;
 /// The dip at the junction must exceed this many noise SDs.
@@ -37,22 +39,23 @@ const MIN_RUN_PROFILES: usize = 6;
 const MAX_RUN_HOLE: usize = 1;
 
 /// Where a profile `q` (hair positive, baseline 0, sampled every `SAMPLE_STEP_PX` from
-/// `-half`) with edges `left`, `right` holds two touching hairs: the junction's position
-/// (px, same frame as the edges), or `None` for one hair.
+/// `-half`) with edges `left`, `right` may hold two touching hairs: the candidate
+/// junctions' positions (px, same frame as the edges), deepest first; empty for one hair.
+/// The colour decides between them (a highlight stripe is a dip too).
 pub fn junction(
     q: &[f32],
     half: f32,
     (left, right): (f32, f32),
     noise: f32,
     dark: bool,
-) -> Option<f32> {
+) -> Vec<Junction> {
     let idx = |x: f32| ((x + half) / SAMPLE_STEP_PX).round() as isize;
     let (il, ir) = (
         idx(left).max(0) as usize,
         idx(right).min(q.len() as isize - 1),
     );
     if ir < 0 || ir as usize <= il + 2 || right - left < 2.0 * MIN_MEMBER_PX {
-        return None;
+        return Vec::new();
     }
     let ir = ir as usize;
     // Light smoothing over ±2 samples (±0.5 px) against sample noise, then (dark hairs)
@@ -87,21 +90,9 @@ pub fn junction(
         from_right[i] = m;
     }
     let member = (MIN_MEMBER_PX / SAMPLE_STEP_PX).round() as usize;
-    if n <= 2 * member {
-        return None;
+    if n <= 2 * member + 2 {
+        return Vec::new();
     }
-    let (mut best, mut bj) = (0.0f32, None);
-    for j in member..n - member {
-        let dip = from_left[j].0.min(from_right[j].0) - s[j];
-        if dip > best {
-            best = dip;
-            bj = Some(j);
-        }
-    }
-    let j = bj?;
-    let (p1, x1) = from_left[j];
-    let (p2, x2) = from_right[j];
-    let low = p1.min(p2);
     // Each member's densest point lies inside it, well away from the junction (a shaft's
     // centre); the flanks of a medulla or the sliver beside a highlight stripe are densest
     // next to it.
@@ -109,12 +100,39 @@ pub fn junction(
         let span = from.abs_diff(to).max(1) as f32;
         x.abs_diff(from) as f32 >= MIN_CENTRE_SHARE * span
     };
-    let pair = s[j] <= MAX_JUNCTION_SHARE * low
-        && best >= MIN_DIP_NOISES * noise
-        && inside(x1, j, 0)
-        && inside(x2, j, n - 1);
-    pair.then(|| -half + (il + j) as f32 * SAMPLE_STEP_PX)
+    // Every local minimum that passes, deepest dip first.
+    let mut found: Vec<(f32, [usize; 3])> = (member..n - member)
+        .filter(|&j| s[j] <= s[j - 1] && s[j] < s[j + 1])
+        .filter_map(|j| {
+            let ((p1, x1), (p2, x2)) = (from_left[j], from_right[j]);
+            let dip = p1.min(p2) - s[j];
+            let pair = s[j] <= MAX_JUNCTION_SHARE * p1.min(p2)
+                && dip >= MIN_DIP_NOISES * noise
+                && inside(x1, j, 0)
+                && inside(x2, j, n - 1);
+            pair.then_some((dip, [j, x1, x2]))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let pos = |i: usize| -half + (il + i) as f32 * SAMPLE_STEP_PX;
+    found
+        .into_iter()
+        .take(MAX_JUNCTION_CANDIDATES)
+        .map(|(_, [j, x1, x2])| Junction {
+            at: pos(j),
+            densest: [pos(x1), pos(x2)],
+        })
+        .collect()
 }
+
+/// A candidate junction between two members: its position and each member's densest
+/// point (px along the profile's normal).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Junction {
+    pub at: f32,
+    pub densest: [f32; 2],
+}
+
 /// Robust noise SD of a profile's outer bands (the same bands as its baseline).
 fn band_noise(q: &[f32]) -> f32 {
     let m = q.len();
@@ -185,7 +203,7 @@ fn members(
 /// One pair profile: the junction (px along the normal from the profile's point) and the
 /// two members' profiles with their (mirrored) samples, left member first.
 struct Split {
-    junction: f32,
+    junction: Junction,
     members: [(Profile, Vec<f32>); 2],
 }
 
@@ -208,8 +226,14 @@ pub fn split(raw: RawHair, colour: Option<&Colour>) -> Vec<RawHair> {
         .map(|(p, q)| {
             let noise = band_noise(q);
             let dark = raw.trace.polarity > 0;
-            let junction = junction(q, raw.half, (p.left, p.right), noise, dark)?;
-            let members = members(p, q, raw.half, junction, noise)?;
+            // The deepest dip whose colour is not a highlight's (or the deepest).
+            let candidates = junction(q, raw.half, (p.left, p.right), noise, dark);
+            let junction = candidates
+                .iter()
+                .copied()
+                .find(|j| chroma_shift(colour, p, j).is_some_and(|v| v >= -NEUTRAL_SHIFT))
+                .or(candidates.first().copied())?;
+            let members = members(p, q, raw.half, junction.at, noise)?;
             Some(Split { junction, members })
         })
         .collect();
@@ -219,7 +243,7 @@ pub fn split(raw: RawHair, colour: Option<&Colour>) -> Vec<RawHair> {
             let shifts: Vec<f64> = (a..b)
                 .filter_map(|k| {
                     let s = found[k].as_ref()?;
-                    neutral_shift(colour, &raw.profiles[k], s).map(|v| v as f64)
+                    chroma_shift(colour, &raw.profiles[k], &s.junction).map(|v| v as f64)
                 })
                 .collect();
             !shifts.is_empty() && crate::stats::median(&shifts) >= -NEUTRAL_SHIFT as f64
@@ -252,23 +276,19 @@ pub fn split(raw: RawHair, colour: Option<&Colour>) -> Vec<RawHair> {
     out
 }
 
-/// How much more neutral (less chromatic) the junction is than both members and the skin
-/// beside the pair (negative: a highlight), from the colour image.
-fn neutral_shift(colour: &Colour, p: &Profile, s: &Split) -> Option<f32> {
+/// How much more neutral (less chromatic) junction `j` is than both members' densest
+/// points and the skin beside the pair (negative: a highlight), from the colour image.
+fn chroma_shift(colour: &Colour, p: &Profile, j: &Junction) -> Option<f32> {
     let along = |d: f32| colour.chroma(p.at[0] + d * p.normal[0], p.at[1] + d * p.normal[1]);
-    let [a, b] = [0, 1].map(|i| {
-        let c = s.members[i].0.centre();
-        colour.chroma(c[0], c[1])
-    });
     let lowest = [
-        a?,
-        b?,
+        along(j.densest[0])?,
+        along(j.densest[1])?,
         along(p.left - SKIN_OFFSET_PX)?,
         along(p.right + SKIN_OFFSET_PX)?,
     ]
     .into_iter()
     .fold(f32::MAX, f32::min);
-    Some(along(s.junction)? - lowest)
+    Some(along(j.at)? - lowest)
 }
 
 /// Runs [start, end) of `true` at least `MIN_RUN_PROFILES` long, holes of up to
@@ -546,10 +566,16 @@ mod tests {
             }
         };
         let pair = profile(&|x| cyl(x, -4.0, 8.0) + cyl(x, 3.0, 6.0));
-        let j = junction(&pair, half, (-8.0, 6.0), 0.001, true).expect("a pair");
-        assert!((j - 0.0).abs() < 0.5, "junction at {j}");
+        let found = junction(&pair, half, (-8.0, 6.0), 0.001, true);
+        let j = found.first().expect("a pair");
+        assert!(j.at.abs() < 0.5, "junction at {}", j.at);
+        // The members' densest points: their centres, -4 and +3.
+        assert!(
+            (j.densest[0] + 4.0).abs() < 1.0 && (j.densest[1] - 3.0).abs() < 1.0,
+            "{j:?}"
+        );
         let one = profile(&|x| cyl(x, 0.0, 12.0));
-        assert_eq!(junction(&one, half, (-6.0, 6.0), 0.001, true), None);
+        assert!(junction(&one, half, (-6.0, 6.0), 0.001, true).is_empty());
     }
 
     #[test]
