@@ -420,8 +420,8 @@ impl Calibration<'_> {
 /// Resolves every input's scale once, for the checks and warnings that need the whole
 /// list, and reads every folder file that applies; `roots` are the inputs given on the
 /// command line. Fails when a manifest row matches more than one image.
-pub fn resolve_all<'m>(
-    inputs: &[Input],
+pub fn resolve_all<'m, I: std::borrow::Borrow<Input>>(
+    inputs: impl IntoIterator<Item = I>,
     roots: &[PathBuf],
     flag: Option<f64>,
     manifest: Option<&'m Manifest>,
@@ -432,11 +432,15 @@ pub fn resolve_all<'m>(
         manifest,
         ..Default::default()
     };
-    let mut used: HashMap<u64, &str> = HashMap::new();
+    // The image matched by each manifest row (one per row, not per input).
+    let mut used: HashMap<u64, String> = HashMap::new();
+    let mut count = 0usize;
     for input in inputs {
+        let input = input.borrow();
+        count += 1;
         let r = resolve_scale(input, flag, manifest, &mut folders);
         if let (Some(line), Some(m)) = (r.manifest_line, manifest) {
-            if let Some(other) = used.insert(line, &input.name) {
+            if let Some(other) = used.insert(line, input.name.clone()) {
                 return Err(CalibrationError::Manifest {
                     path: m.source.clone(),
                     message: format!(
@@ -478,7 +482,7 @@ pub fn resolve_all<'m>(
             "{} of {} image(s) have no scale (no --um-per-px, manifest um_per_px or {FOLDER_FILE}): \
              their widths are measured in pixels only and every micrometre column is left empty",
             cal.without_scale,
-            inputs.len()
+            count
         ));
     }
     Ok(cal)
@@ -730,7 +734,7 @@ mod tests {
             }
         }
         // A folder not looked up by `resolve_all` is read on demand.
-        let cal = resolve_all(&[], &roots, None, None).unwrap();
+        let cal = resolve_all(Vec::<Input>::new(), &roots, None, None).unwrap();
         assert_eq!(cal.get(&a).um_per_px, Some(4.2));
     }
 
