@@ -650,7 +650,10 @@ where
 {
     let jobs = jobs.max(1);
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, T)>();
+    // Bounded: when writing the reports falls behind the workers (a slow disk, or the
+    // machine's other load), the workers wait instead of queueing finished reports (and
+    // their pictures) in memory without limit.
+    let (tx, rx) = mpsc::sync_channel::<(usize, T)>(2 * jobs);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()
