@@ -618,6 +618,16 @@ fn ridges_impl(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
             level_derivs.clear();
             level_derivs.extend((0..lh * lw).map(|j| derivs_in(&blurred, lh, lw, j % lw, j / lw)));
         }
+        // The interpolation cell of every full-resolution column and row on this level,
+        // once per scale instead of once per pixel (the same values).
+        let (cols, rows): (Vec<_>, Vec<_>) = if level > 0 {
+            (
+                (0..w).map(|x| axis_cell(lw, level_coord(x, f))).collect(),
+                (0..h).map(|y| axis_cell(lh, level_coord(y, f))).collect(),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let derivs = |i: usize| {
             let (x, y) = (i % w, i / w);
             if level == 0 {
@@ -625,8 +635,8 @@ fn ridges_impl(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
             }
             // Bilinear between the four level pixels around, converted to full-resolution
             // units (a level pixel is f full pixels: first derivatives / f, second / f²).
-            let (x0, x1, tx) = axis_cell(lw, level_coord(x, f));
-            let (y0, y1, ty) = axis_cell(lh, level_coord(y, f));
+            let (x0, x1, tx) = cols[x];
+            let (y0, y1, ty) = rows[y];
             let c =
                 [y0 * lw + x0, y0 * lw + x1, y1 * lw + x0, y1 * lw + x1].map(|j| level_derivs[j]);
             let mix = |g: fn(&Derivs) -> f32| lerp2(g(&c[0]), g(&c[1]), g(&c[2]), g(&c[3]), tx, ty);
