@@ -260,7 +260,6 @@ const LANES: usize = 32;
 
 /// `out[x] = Σ_j k[j] · src(j)[x]`, each pixel summed in tap order from 0.0, so the result
 /// is bit-identical to a plain per-pixel loop; blocks of `LANES` pixels stay in registers.
-#[inline(always)]
 fn weighted_sum<'a>(k: &[f32], src: impl Fn(usize) -> &'a [f32], out: &mut [f32]) {
     let w = out.len();
     let mut x = 0;
@@ -301,7 +300,6 @@ pub fn gaussian_blur(src: &Array2<f32>, sigma: f32) -> Array2<f32> {
 
 /// `gaussian_blur` of a row-major h×w image (h, w ≥ 1, σ > 0) into `out`, reusing its
 /// allocation.
-#[inline(always)]
 fn blur_into(s: &[f32], (h, w): (usize, usize), sigma: f32, out: &mut Vec<f32>) {
     let k = gaussian_kernel(sigma);
     let n = k.len();
@@ -331,7 +329,6 @@ fn blur_into(s: &[f32], (h, w): (usize, usize), sigma: f32, out: &mut Vec<f32>) 
 }
 
 /// Halves an image by 2×2 box averaging (odd edges replicate).
-#[inline(always)]
 fn downsample2(src: &Array2<f32>) -> Array2<f32> {
     let (h, w) = src.dim();
     let s = src.as_slice().expect("standard layout");
@@ -465,7 +462,6 @@ const TAG_LIGHT: u32 = 1 << 9;
 impl Best {
     /// Takes the responses `r` of scale `si` (noise `ns`) for the pixels from `start` on,
     /// where they pass `floor` and are more significant than what the pixels have.
-    #[inline(always)]
     fn offer(&mut self, start: usize, r: &[f32], ns: f32, floor: f32, si: u8) {
         let n = r.len();
         let strength = &mut self.strength[start..start + n];
@@ -487,7 +483,6 @@ impl Best {
     }
 
     /// The scale index and polarity maps.
-    #[inline(always)]
     fn scale_and_polarity(&self) -> (Vec<u8>, Vec<i8>) {
         let scale = self.tag.iter().map(|&t| t as u8).collect();
         let polarity = self
@@ -521,27 +516,6 @@ fn level_for(sigma: f32, (mut h, mut w): (usize, usize)) -> usize {
 /// normal and sub-pixel offset once per pixel, at its final scale only, instead of at
 /// every scale that improved it.
 pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { ridges_avx2(lum, max_width_px) };
-    }
-    ridges_impl(lum, max_width_px)
-}
-
-/// [`ridges_impl`] compiled for AVX2 (8 lanes instead of SSE's 4 in the loops that
-/// vectorise). The same operations in the same order on each pixel (Rust never fuses a
-/// multiply and an add, and nothing is reassociated), so the output is bit-identical.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn ridges_avx2(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
-    ridges_impl(lum, max_width_px)
-}
-
-/// [`ridges`] for any CPU; its hot helpers are `inline(always)` so that they are compiled
-/// into [`ridges_avx2`] with AVX2 too.
-#[inline(always)]
-fn ridges_impl(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
     let contrast = flatten(lum, max_width_px);
     let (h, w) = contrast.dim();
     let scales = scales_for(max_width_px);
@@ -713,7 +687,6 @@ impl Default for GeometryBatch {
 }
 
 impl GeometryBatch {
-    #[inline(always)]
     fn set(&mut self, k: usize, d: Derivs) {
         for (c, v) in self.d.iter_mut().zip([d.gx, d.gy, d.xx, d.xy, d.yy]) {
             c[k] = v;
@@ -721,7 +694,6 @@ impl GeometryBatch {
     }
 
     /// Normal and Steger offset of the first n pixels.
-    #[inline(always)]
     fn solve(&mut self, n: usize) {
         let [gx, gy, xx, xy, yy] = &self.d;
         for k in 0..n {
@@ -742,7 +714,6 @@ impl GeometryBatch {
 
 /// Indices of the pixels that took a scale (polarity set), grouped by that scale, each
 /// group in row-major order.
-#[inline(always)]
 fn pixels_by_scale(scale: &[u8], polarity: &[i8], n: usize) -> Vec<Vec<u32>> {
     let mut counts = vec![0usize; n];
     for (&s, &p) in scale.iter().zip(polarity) {
@@ -768,7 +739,6 @@ fn level_coord(i: usize, f: f32) -> f32 {
 
 /// Offers the responses of a pyramid level (`1 << level` full pixels per level pixel) to
 /// the full-resolution pixels, bilinearly interpolated.
-#[inline(always)]
 fn offer_level(
     best: &mut Best,
     (h, w): (usize, usize),
@@ -812,7 +782,6 @@ fn offer_level(
 }
 
 /// 3×3 dilation of a row-major lh×lw mask (a pixel is set when any neighbour is).
-#[inline(always)]
 fn dilate3(m: &[bool], lh: usize, lw: usize) -> Vec<bool> {
     let mut rows = vec![false; lh * lw];
     for (o, r) in rows.chunks_exact_mut(lw).zip(m.chunks_exact(lw)) {
@@ -833,7 +802,6 @@ fn dilate3(m: &[bool], lh: usize, lw: usize) -> Vec<bool> {
 
 /// Scale-normalised signed line response of every pixel of a row-major blurred image,
 /// into `out` (reusing its allocation).
-#[inline(always)]
 fn response_map(s: &[f32], (h, w): (usize, usize), norm: f32, out: &mut Vec<f32>) {
     out.resize(h * w, 0.0);
     for (y, o) in out.chunks_exact_mut(w).enumerate() {
@@ -849,7 +817,6 @@ fn response_at(s: &[f32], (h, w): (usize, usize), x: usize, y: usize, norm: f32)
 }
 
 /// `response_at` of every pixel of row y, into `o` (w long).
-#[inline(always)]
 fn response_row(s: &[f32], (h, w): (usize, usize), y: usize, norm: f32, o: &mut [f32]) {
     if y == 0 || y + 1 == h || w < 3 {
         for (x, v) in o.iter_mut().enumerate() {
@@ -1050,39 +1017,6 @@ mod tests {
             }
         }
         out
-    }
-
-    #[test]
-    fn dispatched_ridges_are_bit_identical_to_the_portable_code() {
-        // Two crossing lines of either polarity on noisy, shaded skin.
-        let img = Array2::from_shape_fn((150, 211), |(y, x)| {
-            let (xf, yf) = (x as f32, y as f32);
-            let noise = ((x * 7919 + y * 104_729) % 1000) as f32 / 1000.0;
-            let mut v = 0.3 + 0.001 * xf + 0.02 * noise;
-            if (xf - 0.4 * yf - 40.0).abs() < 3.0 {
-                v *= 0.5;
-            }
-            if (yf - 0.3 * xf - 20.0).abs() < 1.5 {
-                v *= 1.3;
-            }
-            v
-        });
-        let (a, b) = (ridges(&img, 24.0), ridges_impl(&img, 24.0));
-        let bits = |m: &Array2<f32>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&a.contrast), bits(&b.contrast));
-        assert_eq!(bits(&a.strength), bits(&b.strength));
-        assert_eq!(bits(&a.snr), bits(&b.snr));
-        assert_eq!(bits(&a.offset), bits(&b.offset));
-        assert_eq!(a.scale, b.scale);
-        assert_eq!(a.polarity, b.polarity);
-        let nbits = |m: &Array2<[f32; 2]>| {
-            m.iter()
-                .flat_map(|v| [v[0].to_bits(), v[1].to_bits()])
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(nbits(&a.normal), nbits(&b.normal));
-        assert_eq!(a.noise, b.noise);
-        assert!(a.polarity.iter().any(|&p| p == 1) && a.polarity.iter().any(|&p| p == -1));
     }
 
     #[test]
