@@ -73,6 +73,11 @@ fn os_text(s: &std::ffi::OsStr) -> String {
 /// links, loops reported) for files with an image extension. Sorted by name, duplicates
 /// removed; each gets a report path that stays inside the output folder and is unique.
 pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
+    discover_list(inputs).iter().collect()
+}
+
+/// [`discover`] into an [`InputList`], the compact form a long batch keeps in memory.
+pub fn discover_list(inputs: &[PathBuf]) -> InputList {
     let mut found: Vec<(PathBuf, String, Option<String>)> = Vec::new();
     for root in inputs {
         if root.is_dir() {
@@ -128,24 +133,127 @@ pub fn discover(inputs: &[PathBuf]) -> Vec<Input> {
     found.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
     found.dedup_by(|a, b| a.0 == b.0);
     let mut used = std::collections::HashSet::new();
-    found
-        .into_iter()
-        .map(|(path, name, problem)| {
-            let base = safe_relative(&path);
-            let mut rel = base.clone();
-            let mut k = 2;
-            while !used.insert(rel.to_lowercase()) {
-                rel = format!("{base}~{k}");
-                k += 1;
-            }
-            Input {
-                path,
-                name,
-                report_rel: rel,
-                problem,
-            }
-        })
-        .collect()
+    let mut list = InputList::default();
+    for (path, name, problem) in found {
+        let base = safe_relative(&path);
+        let mut rel = base.clone();
+        let mut k = 2;
+        while !used.insert(rel.to_lowercase()) {
+            rel = format!("{base}~{k}");
+            k += 1;
+        }
+        list.push(Input {
+            path,
+            name,
+            report_rel: rel,
+            problem,
+        });
+    }
+    list.shrink_to_fit();
+    list
+}
+
+/// The inputs of a batch, in order, stored compactly: the names in one string, and only
+/// what cannot be derived from the name kept per input (a path that is not the name's
+/// text, a report path with a `~N` suffix, a listing problem). About 8 bytes per input
+/// beyond its name, against some 190 for a `Vec<Input>`, so a long batch's memory hardly
+/// grows with its length. [`InputList::get`] gives back the [`Input`] pushed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputList {
+    /// Every input's name, one after the other.
+    names: String,
+    /// End of each input's name in `names`.
+    ends: Vec<usize>,
+    /// Inputs with something more, by position (ascending).
+    extras: Vec<(usize, InputExtra)>,
+}
+
+/// What an input of an [`InputList`] has that its name does not give.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct InputExtra {
+    /// The path, when it is not the name's text.
+    path: Option<PathBuf>,
+    /// The report path, when it is not `safe_relative(path)` (a `~N` suffix).
+    report_rel: Option<String>,
+    problem: Option<String>,
+}
+
+impl InputList {
+    /// Appends an input.
+    pub fn push(&mut self, input: Input) {
+        let i = self.ends.len();
+        self.names.push_str(&input.name);
+        self.ends.push(self.names.len());
+        let extra = InputExtra {
+            path: (input.path.as_os_str() != std::ffi::OsStr::new(&input.name))
+                .then(|| input.path.clone()),
+            report_rel: (input.report_rel != safe_relative(&input.path))
+                .then_some(input.report_rel),
+            problem: input.problem,
+        };
+        if extra != InputExtra::default() {
+            self.extras.push((i, extra));
+        }
+    }
+
+    /// Frees the spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.names.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self.extras.shrink_to_fit();
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The name (the `image` column) of input `i`.
+    pub fn name(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.names[start..self.ends[i]]
+    }
+
+    /// Input `i`, as it was pushed.
+    pub fn get(&self, i: usize) -> Input {
+        let name = self.name(i);
+        let extra = self
+            .extras
+            .binary_search_by_key(&i, |(k, _)| *k)
+            .ok()
+            .map(|k| &self.extras[k].1);
+        let path = extra
+            .and_then(|e| e.path.clone())
+            .unwrap_or_else(|| PathBuf::from(name));
+        let report_rel = extra
+            .and_then(|e| e.report_rel.clone())
+            .unwrap_or_else(|| safe_relative(&path));
+        Input {
+            path,
+            name: name.to_string(),
+            report_rel,
+            problem: extra.and_then(|e| e.problem.clone()),
+        }
+    }
+
+    /// The inputs in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Input> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+impl FromIterator<Input> for InputList {
+    fn from_iter<I: IntoIterator<Item = Input>>(iter: I) -> InputList {
+        let mut list = InputList::default();
+        for input in iter {
+            list.push(input);
+        }
+        list.shrink_to_fit();
+        list
+    }
 }
 
 /// One part of a batch split over several machines: `index` of `count`, 1-based
@@ -191,6 +299,14 @@ impl Shard {
             .enumerate()
             .filter(|(i, _)| self.contains(*i))
             .map(|(_, x)| x)
+            .collect()
+    }
+
+    /// [`select`](Self::select) for an [`InputList`].
+    pub fn select_list(&self, inputs: InputList) -> InputList {
+        (0..inputs.len())
+            .filter(|&i| self.contains(i))
+            .map(|i| inputs.get(i))
             .collect()
     }
 }
@@ -509,15 +625,35 @@ fn read_error(e: &LoadError, path: &Path) -> String {
 /// calling thread in input order, each as soon as it and all before it are finished.
 /// Stops starting new images when `stop` becomes true; returns how many were handed over.
 /// The result is usually an [`ImageReport`], or a report with its pictures.
-pub fn run<T, W, D>(inputs: &[Input], jobs: usize, stop: &AtomicBool, work: W, mut done: D) -> usize
+pub fn run<T, W, D>(inputs: &[Input], jobs: usize, stop: &AtomicBool, work: W, done: D) -> usize
 where
     T: Send,
     W: Fn(&Input) -> T + Sync,
     D: FnMut(usize, T),
 {
+    run_indexed(inputs.len(), jobs, stop, |i| work(&inputs[i]), done)
+}
+
+/// As [`run`] over the inputs `0..count`, `work` given each one's index (e.g. into an
+/// [`InputList`]).
+pub fn run_indexed<T, W, D>(
+    count: usize,
+    jobs: usize,
+    stop: &AtomicBool,
+    work: W,
+    mut done: D,
+) -> usize
+where
+    T: Send,
+    W: Fn(usize) -> T + Sync,
+    D: FnMut(usize, T),
+{
     let jobs = jobs.max(1);
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, T)>();
+    // Bounded: when writing the reports falls behind the workers (a slow disk, or the
+    // machine's other load), the workers wait instead of queueing finished reports (and
+    // their pictures) in memory without limit.
+    let (tx, rx) = mpsc::sync_channel::<(usize, T)>(2 * jobs);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()
@@ -532,10 +668,10 @@ where
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= inputs.len() {
+                if i >= count {
                     break;
                 }
-                if tx.send((i, work(&inputs[i]))).is_err() {
+                if tx.send((i, work(i))).is_err() {
                     break;
                 }
             });
@@ -589,6 +725,90 @@ mod tests {
         all.sort();
         let names: Vec<String> = inputs.into_iter().map(|x| x.name).collect();
         assert_eq!(all, names);
+    }
+
+    #[test]
+    fn input_list_gives_back_every_input() {
+        let mut inputs = vec![
+            Input {
+                path: PathBuf::from("a/b.png"),
+                name: "a/b.png".into(),
+                report_rel: "a/b.png".into(),
+                problem: None,
+            },
+            Input {
+                path: PathBuf::from("/abs/A.png"),
+                name: "/abs/A.png".into(),
+                report_rel: "abs/A.png".into(),
+                problem: None,
+            },
+            Input {
+                path: PathBuf::from("/abs/a.png"),
+                name: "/abs/a.png".into(),
+                report_rel: "abs/a.png~2".into(),
+                problem: Some("broken".into()),
+            },
+            Input {
+                path: PathBuf::from("../x//y.jpg"),
+                name: "../x//y.jpg".into(),
+                report_rel: "__/x/y.jpg".into(),
+                problem: None,
+            },
+            Input {
+                path: PathBuf::from("p.png"),
+                name: "shown differently.png".into(),
+                report_rel: "p.png".into(),
+                problem: None,
+            },
+        ];
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let p = PathBuf::from(std::ffi::OsStr::from_bytes(b"d/caf\xe9.png"));
+            inputs.push(Input {
+                name: display_path(&p),
+                report_rel: safe_relative(&p),
+                path: p,
+                problem: None,
+            });
+        }
+        let list: InputList = inputs.iter().cloned().collect();
+        assert_eq!(list.len(), inputs.len());
+        assert_eq!(list.iter().collect::<Vec<_>>(), inputs);
+        assert_eq!(list.name(1), "/abs/A.png");
+        for shard in [Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 }] {
+            let part = shard.select_list(list.clone());
+            assert_eq!(
+                part.iter().collect::<Vec<_>>(),
+                shard.select(inputs.clone())
+            );
+        }
+        assert!(InputList::default().is_empty());
+    }
+
+    #[test]
+    fn discover_names_case_twins_apart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("d");
+        std::fs::create_dir_all(d.join("s")).unwrap();
+        for f in ["A.png", "a.png", "s/c.jpg", "notes.txt"] {
+            std::fs::write(d.join(f), b"x").unwrap();
+        }
+        let found = discover(&[d.clone(), d.join("a.png"), tmp.path().join("gone.png")]);
+        let rels: Vec<&str> = found.iter().map(|x| x.report_rel.as_str()).collect();
+        let base = safe_relative(&d);
+        assert_eq!(
+            rels,
+            [
+                format!("{base}/A.png"),
+                format!("{base}/a.png~2"),
+                format!("{base}/s/c.jpg"),
+                safe_relative(&tmp.path().join("gone.png")),
+            ]
+        );
+        assert_eq!(found[3].problem.as_deref(), Some("no such file or folder"));
+        assert!(found[..3].iter().all(|x| x.problem.is_none()));
+        assert_eq!(found[1].path, d.join("a.png"));
     }
 
     #[test]

@@ -247,32 +247,52 @@ impl FolderScales {
     }
 
     /// The scale of the nearest `trichometer.toml` for an image at `image`, with the file's
-    /// path; `Err` when the nearest file cannot be read or is invalid.
+    /// path; `Err` when the nearest file cannot be read or is invalid. Files are read once
+    /// per folder and cached.
     pub fn lookup(&mut self, image: &Path) -> Result<Option<(f64, PathBuf)>, String> {
+        let cache = &mut self.cache;
+        Self::walk(&self.roots, image, |d, file| {
+            cache
+                .entry(d.to_path_buf())
+                .or_insert_with(|| read_folder_file(file))
+                .clone()
+        })
+    }
+
+    /// As [`lookup`](Self::lookup) without filling the cache: folders already looked up
+    /// are answered from it, any other folder's file is read again (a batch looks every
+    /// input up once with [`lookup`](Self::lookup) first, so that does not happen there).
+    pub fn lookup_cached(&self, image: &Path) -> Result<Option<(f64, PathBuf)>, String> {
+        Self::walk(&self.roots, image, |d, file| match self.cache.get(d) {
+            Some(found) => found.clone(),
+            None => read_folder_file(file),
+        })
+    }
+
+    /// Walks from the image's folder up to its root, asking `scale_in(folder, file)` for
+    /// each folder's file; the nearest file found wins.
+    fn walk(
+        roots: &[PathBuf],
+        image: &Path,
+        mut scale_in: impl FnMut(&Path, &Path) -> Result<Option<f64>, String>,
+    ) -> Result<Option<(f64, PathBuf)>, String> {
         // The deepest folder given on the command line that holds this image.
-        let root = self
-            .roots
+        let root = roots
             .iter()
             .filter(|r| r.as_path() != image && image.starts_with(r))
-            .max_by_key(|r| r.components().count())
-            .cloned();
-        let mut dir = image.parent().map(Path::to_path_buf);
+            .max_by_key(|r| r.components().count());
+        let mut dir = image.parent();
         while let Some(d) = dir {
             let file = if d.as_os_str().is_empty() {
                 PathBuf::from(FOLDER_FILE)
             } else {
                 d.join(FOLDER_FILE)
             };
-            let found = self
-                .cache
-                .entry(d.clone())
-                .or_insert_with(|| read_folder_file(&file))
-                .clone();
-            if let Some(v) = found? {
+            if let Some(v) = scale_in(d, &file)? {
                 return Ok(Some((v, file)));
             }
-            match &root {
-                Some(r) if d != *r && d.starts_with(r) => dir = d.parent().map(Path::to_path_buf),
+            match root {
+                Some(r) if d != r.as_path() && d.starts_with(r) => dir = d.parent(),
                 _ => break,
             }
         }
@@ -334,6 +354,16 @@ pub fn resolve_scale(
     manifest: Option<&Manifest>,
     folder_cache: &mut FolderScales,
 ) -> ResolvedScale {
+    resolve_with(input, flag, manifest, |p| folder_cache.lookup(p))
+}
+
+/// [`resolve_scale`] with the folder files looked up by `folder`.
+fn resolve_with(
+    input: &Input,
+    flag: Option<f64>,
+    manifest: Option<&Manifest>,
+    folder: impl FnOnce(&Path) -> Result<Option<(f64, PathBuf)>, String>,
+) -> ResolvedScale {
     let entry = manifest.and_then(|m| m.lookup(&input.name));
     let mut r = ResolvedScale {
         subject: entry.and_then(|e| e.subject.clone()),
@@ -350,7 +380,7 @@ pub fn resolve_scale(
         r.source = ScaleSource::Manifest;
         r.scale_file = manifest.map(|m| m.source.clone()).unwrap_or_default();
     } else {
-        match folder_cache.lookup(&input.path) {
+        match folder(&input.path) {
             Ok(Some((s, file))) => {
                 r.um_per_px = Some(s);
                 r.scale_file = crate::batch::display_path(&file);
@@ -363,39 +393,54 @@ pub fn resolve_scale(
     r
 }
 
-/// The scales of a whole batch.
-#[derive(Debug, Clone, Default)]
-pub struct Calibration {
-    /// By input name (names are unique after [`crate::batch::discover`]).
-    pub scales: HashMap<String, ResolvedScale>,
+/// The scales of a whole batch. Nothing is kept per input: [`Calibration::get`] resolves
+/// an input's scale when it is analysed (the folder files are read once, by
+/// [`resolve_all`], and cached per folder), so a batch's memory does not grow with its
+/// length.
+#[derive(Debug, Default)]
+pub struct Calibration<'m> {
+    flag: Option<f64>,
+    manifest: Option<&'m Manifest>,
+    folders: FolderScales,
     /// Things to tell the user (unmatched manifest rows, images without a scale).
     pub warnings: Vec<String>,
     /// Images analysed in pixels only.
     pub without_scale: usize,
 }
 
-impl Calibration {
-    /// The resolved scale of an input (the default, no scale, for an unknown input).
+impl Calibration<'_> {
+    /// The resolved scale of an input, by [`resolve_scale`] (the same for every call).
     pub fn get(&self, input: &Input) -> ResolvedScale {
-        self.scales.get(&input.name).cloned().unwrap_or_default()
+        resolve_with(input, self.flag, self.manifest, |p| {
+            self.folders.lookup_cached(p)
+        })
     }
 }
 
-/// Resolves every input's scale; `roots` are the inputs given on the command line. Fails
-/// when a manifest row matches more than one image.
-pub fn resolve_all(
-    inputs: &[Input],
+/// Resolves every input's scale once, for the checks and warnings that need the whole
+/// list, and reads every folder file that applies; `roots` are the inputs given on the
+/// command line. Fails when a manifest row matches more than one image.
+pub fn resolve_all<'m, I: std::borrow::Borrow<Input>>(
+    inputs: impl IntoIterator<Item = I>,
     roots: &[PathBuf],
     flag: Option<f64>,
-    manifest: Option<&Manifest>,
-) -> Result<Calibration, CalibrationError> {
+    manifest: Option<&'m Manifest>,
+) -> Result<Calibration<'m>, CalibrationError> {
     let mut folders = FolderScales::new(roots);
-    let mut cal = Calibration::default();
-    let mut used: HashMap<u64, &str> = HashMap::new();
+    let mut cal = Calibration {
+        flag,
+        manifest,
+        ..Default::default()
+    };
+    // The image matched by each manifest row (one per row, not per input).
+    let mut used: HashMap<u64, String> = HashMap::new();
+    let mut count = 0usize;
     for input in inputs {
+        let input = input.borrow();
+        count += 1;
         let r = resolve_scale(input, flag, manifest, &mut folders);
         if let (Some(line), Some(m)) = (r.manifest_line, manifest) {
-            if let Some(other) = used.insert(line, &input.name) {
+            if let Some(other) = used.insert(line, input.name.clone()) {
                 return Err(CalibrationError::Manifest {
                     path: m.source.clone(),
                     message: format!(
@@ -413,8 +458,8 @@ pub fn resolve_all(
         if r.um_per_px.is_none() && r.problem.is_none() && input.problem.is_none() {
             cal.without_scale += 1;
         }
-        cal.scales.insert(input.name.clone(), r);
     }
+    cal.folders = folders;
     if let Some(m) = manifest {
         let unmatched: Vec<String> = m
             .entries
@@ -437,7 +482,7 @@ pub fn resolve_all(
             "{} of {} image(s) have no scale (no --um-per-px, manifest um_per_px or {FOLDER_FILE}): \
              their widths are measured in pixels only and every micrometre column is left empty",
             cal.without_scale,
-            inputs.len()
+            count
         ));
     }
     Ok(cal)
@@ -676,6 +721,21 @@ mod tests {
         .unwrap();
         assert_eq!(cal.without_scale, 2);
         assert!(cal.warnings[0].contains("2 of 2 image(s) have no scale"));
+
+        // The batch's lazy `get` gives what `resolve_scale` gives, for every source.
+        let all = [a.clone(), b.clone(), c.clone()];
+        for flag in [None, Some(2.0)] {
+            for man in [None, Some(&m)] {
+                let cal = resolve_all(&all, &roots, flag, man).unwrap();
+                for x in &all {
+                    let mut fresh = FolderScales::new(&roots);
+                    assert_eq!(cal.get(x), resolve_scale(x, flag, man, &mut fresh));
+                }
+            }
+        }
+        // A folder not looked up by `resolve_all` is read on demand.
+        let cal = resolve_all(Vec::<Input>::new(), &roots, None, None).unwrap();
+        assert_eq!(cal.get(&a).um_per_px, Some(4.2));
     }
 
     #[test]

@@ -592,6 +592,16 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
             level_derivs.clear();
             level_derivs.extend((0..lh * lw).map(|j| derivs_in(&blurred, lh, lw, j % lw, j / lw)));
         }
+        // The interpolation cell of every full-resolution column and row on this level,
+        // once per scale instead of once per pixel (the same values).
+        let (cols, rows): (Vec<_>, Vec<_>) = if level > 0 {
+            (
+                (0..w).map(|x| axis_cell(lw, level_coord(x, f))).collect(),
+                (0..h).map(|y| axis_cell(lh, level_coord(y, f))).collect(),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let derivs = |i: usize| {
             let (x, y) = (i % w, i / w);
             if level == 0 {
@@ -599,8 +609,8 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
             }
             // Bilinear between the four level pixels around, converted to full-resolution
             // units (a level pixel is f full pixels: first derivatives / f, second / f²).
-            let (x0, x1, tx) = axis_cell(lw, level_coord(x, f));
-            let (y0, y1, ty) = axis_cell(lh, level_coord(y, f));
+            let (x0, x1, tx) = cols[x];
+            let (y0, y1, ty) = rows[y];
             let c =
                 [y0 * lw + x0, y0 * lw + x1, y1 * lw + x0, y1 * lw + x1].map(|j| level_derivs[j]);
             let mix = |g: fn(&Derivs) -> f32| lerp2(g(&c[0]), g(&c[1]), g(&c[2]), g(&c[3]), tx, ty);
@@ -930,16 +940,44 @@ impl<'a> Bilinear<'a> {
     pub fn at_inner_batch<const N: usize>(&self, xs: &[f32; N], ys: &[f32; N], out: &mut [f32; N]) {
         // Through i32 (the same for these points): float-to-i32 conversions vectorise.
         let (mut x0, mut y0) = ([0i32; N], [0i32; N]);
-        for l in 0..N {
-            debug_assert!(xs[l] >= 0.0 && xs[l] < (self.w - 1) as f32);
-            debug_assert!(ys[l] >= 0.0 && ys[l] < (self.h - 1) as f32);
-            (x0[l], y0[l]) = (xs[l] as i32, ys[l] as i32);
-        }
         let mut corners = [[0.0f32; 4]; N];
-        for l in 0..N {
-            let i = y0[l] as usize * self.w + x0[l] as usize;
-            let (r0, r1) = (&self.data[i..i + 2], &self.data[i + self.w..i + self.w + 2]);
-            corners[l] = [r0[0], r0[1], r1[0], r1[1]];
+        // One vectorised test of the whole batch; NaN fails it. (Sides up to 2²⁴ are
+        // exact in f32.)
+        let (xmax, ymax) = ((self.w - 1) as f32, (self.h - 1) as f32);
+        let exact = self.w <= 1 << 24 && self.h <= 1 << 24;
+        let inside = exact
+            && xs.iter().zip(ys).fold(true, |ok, (&x, &y)| {
+                ok & (x >= 0.0) & (x < xmax) & (y >= 0.0) & (y < ymax)
+            });
+        if inside {
+            for l in 0..N {
+                // SAFETY: 0 ≤ x < w − 1 and 0 ≤ y < h − 1 (tested above; w, h < 2³¹): the
+                // truncations are in range, equal to `as i32`.
+                (x0[l], y0[l]) = unsafe { (xs[l].to_int_unchecked(), ys[l].to_int_unchecked()) };
+            }
+            for l in 0..N {
+                let i = y0[l] as usize * self.w + x0[l] as usize;
+                // SAFETY: x0 ≤ w − 2 and y0 ≤ h − 2, so i + w + 1 ≤ h·w − 1 = data.len() − 1.
+                corners[l] = unsafe {
+                    [
+                        *self.data.get_unchecked(i),
+                        *self.data.get_unchecked(i + 1),
+                        *self.data.get_unchecked(i + self.w),
+                        *self.data.get_unchecked(i + self.w + 1),
+                    ]
+                };
+            }
+        } else {
+            for l in 0..N {
+                debug_assert!(xs[l] >= 0.0 && xs[l] < (self.w - 1) as f32);
+                debug_assert!(ys[l] >= 0.0 && ys[l] < (self.h - 1) as f32);
+                (x0[l], y0[l]) = (xs[l] as i32, ys[l] as i32);
+            }
+            for l in 0..N {
+                let i = y0[l] as usize * self.w + x0[l] as usize;
+                let (r0, r1) = (&self.data[i..i + 2], &self.data[i + self.w..i + self.w + 2]);
+                corners[l] = [r0[0], r0[1], r1[0], r1[1]];
+            }
         }
         for l in 0..N {
             let [a00, a10, a01, a11] = corners[l];

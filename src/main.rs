@@ -74,10 +74,15 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         }),
         max_pixels: (args.max_megapixels * 1e6) as u64,
     };
-    let inputs = batch::discover(&args.inputs);
+    // Compact: a long batch's memory must not grow with its length.
+    let inputs = batch::discover_list(&args.inputs);
     let manifest = args.manifest.as_deref().map(Manifest::load).transpose()?;
-    let calibration =
-        calibration::resolve_all(&inputs, &args.inputs, args.um_per_px, manifest.as_ref())?;
+    let calibration = calibration::resolve_all(
+        inputs.iter(),
+        &args.inputs,
+        args.um_per_px,
+        manifest.as_ref(),
+    )?;
     let mut writer = ReportWriter::create(&args.out, &settings)?;
     let mut pictures = PictureWriter::create(&args.out, &settings)?;
     // Split after discovery and calibration, so report paths and scales are those of the
@@ -89,7 +94,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
                 count: shard.count,
                 inputs_total: inputs.len(),
             });
-            shard.select(inputs)
+            shard.select_list(inputs)
         }
         None => inputs,
     };
@@ -121,11 +126,12 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     batch::silence_caught_panics();
     let reused_before = batch::reused_reports();
     let mut write_error = None;
-    let handed = batch::run(
-        &inputs,
+    let handed = batch::run_indexed(
+        inputs.len(),
         opts.jobs,
         stop,
-        |input| {
+        |i| {
+            let input = &inputs.get(i);
             let previous = args.resume.then(|| output::json_path(&args.out, input));
             let scale = calibration.get(input);
             calibration::analyze_input_with_pictures(
@@ -144,9 +150,10 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
                 });
             }
             if write_error.is_none() {
+                let input = inputs.get(i);
                 if let Err(e) = writer
-                    .add(&inputs[i], &report)
-                    .and_then(|_| pictures.add(&inputs[i], &report, pics.as_ref()))
+                    .add(&input, &report)
+                    .and_then(|_| pictures.add(&input, &report, pics.as_ref()))
                 {
                     write_error = Some(e);
                     stop.store(true, Ordering::SeqCst);

@@ -117,7 +117,8 @@ pub struct ReportWriter {
     hairs: CsvOut,
     /// Per-hair widths in µm of ok images with a scale, for the pooled figures.
     pooled_um: Vec<f32>,
-    /// Per-hair widths in px of all ok images (pooled when no image has a scale).
+    /// Per-hair widths in px of all ok images (pooled when no image has a scale): emptied
+    /// and no longer filled once an image with a scale is added.
     pooled_px: Vec<f32>,
     ok_scaled: usize,
     scale_sources: BTreeMap<String, usize>,
@@ -210,6 +211,9 @@ impl ReportWriter {
             self.ok += 1;
             if report.row.um_per_px.is_some() {
                 self.ok_scaled += 1;
+                if self.ok_scaled == 1 {
+                    self.pooled_px = Vec::new();
+                }
             }
             for h in &report.hairs {
                 let mut r = h.row.clone();
@@ -219,7 +223,9 @@ impl ReportWriter {
                 if let Some(w) = r.width_um {
                     self.pooled_um.push(w as f32);
                 }
-                self.pooled_px.push(r.width_px as f32);
+                if self.ok_scaled == 0 {
+                    self.pooled_px.push(r.width_px as f32);
+                }
             }
             self.hair_count += report.hairs.len();
         } else {

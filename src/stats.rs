@@ -71,9 +71,26 @@ pub fn median(values: &[f64]) -> f64 {
     quantile(values, 0.5)
 }
 
-/// [`median`], sorting `values` in place instead of a copy.
+/// [`median`] of `values`, reordering them in place (by selection, not a full sort)
+/// instead of sorting a copy: the same value, bit for bit.
 pub fn median_mut(values: &mut [f64]) -> f64 {
-    quantile_mut(values, 0.5)
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    // `quantile_mut(values, 0.5)`, with the two middle order statistics found by selection.
+    let pos = 0.5 * (values.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let (_, &mut a, upper) = values.select_nth_unstable_by(lo, |a, b| a.total_cmp(b));
+    let b = if hi == lo {
+        a
+    } else {
+        // The next order statistic is the least of the upper part.
+        *upper
+            .iter()
+            .min_by(|a, b| a.total_cmp(b))
+            .expect("hi < len")
+    };
+    a + (b - a) * (pos - lo as f64)
 }
 
 /// Linear-interpolated quantile `q` in [0, 1] of a non-empty slice (NaN when empty).
@@ -177,6 +194,38 @@ mod tests {
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
         assert_eq!(quantile(&[5.0, 1.0, 3.0], 1.0), 5.0);
         assert!((robust_sd(&[1.0, 2.0, 3.0]) - 1.4826).abs() < 1e-12);
+    }
+
+    #[test]
+    fn median_mut_is_the_sorted_median_bit_for_bit() {
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5
+        };
+        for len in 1..80 {
+            for _ in 0..20 {
+                // Few distinct values (ties), signed zeros, and plain random values.
+                let v: Vec<f64> = (0..len)
+                    .map(|i| match i % 4 {
+                        0 => (next() * 6.0).round(),
+                        1 => 0.0 * next().signum(),
+                        _ => next(),
+                    })
+                    .collect();
+                let want = quantile(&v, 0.5);
+                let (mut a, mut b) = (v.clone(), v.clone());
+                assert_eq!(median_mut(&mut a).to_bits(), want.to_bits(), "{v:?}");
+                assert_eq!(median(&v).to_bits(), want.to_bits());
+                // Sort-based reference.
+                let dev: Vec<f64> = v.iter().map(|x| (x - want).abs()).collect();
+                let sd = 1.4826 * quantile(&dev, 0.5);
+                assert_eq!(robust_sd_mut(&mut b).to_bits(), sd.to_bits(), "{v:?}");
+            }
+        }
+        assert!(median_mut(&mut []).is_nan());
     }
 
     #[test]
