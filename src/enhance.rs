@@ -71,8 +71,8 @@ pub fn flatten(lum: &Array2<f32>, max_hair_width_px: f64) -> Array2<f32> {
     let first = divide(lum, &block_medians(lum, block, None), block);
     let s = first.as_slice().expect("standard layout");
     let step = (s.len() / 100_000).max(1);
-    let sample: Vec<f64> = s.iter().step_by(step).map(|&v| v as f64).collect();
-    let sd = robust_sd(sample).max(BACKGROUND_SD_FLOOR) as f32;
+    let mut sample: Vec<f64> = s.iter().step_by(step).map(|&v| v as f64).collect();
+    let sd = crate::stats::robust_sd_mut(&mut sample).max(BACKGROUND_SD_FLOOR) as f32;
     let keep = (-BACKGROUND_DARK_SIGMAS * sd, BACKGROUND_LIGHT_SIGMAS * sd);
     divide(lum, &block_medians(lum, block, Some((&first, keep))), block)
 }
@@ -212,35 +212,6 @@ fn median3(g: &Array2<f32>) -> Array2<f32> {
         }
     }
     out
-}
-
-/// Median as `stats::quantile(v, 0.5)` computes it (same order statistics, same
-/// interpolation between the middle two), by selection in O(n) instead of a full sort.
-fn median_select(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let pos = 0.5 * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    let (_, a, upper) = v.select_nth_unstable_by(lo, |a, b| a.total_cmp(b));
-    let a = *a;
-    let b = if hi == lo {
-        a
-    } else {
-        // The next order statistic is the least of the upper part.
-        *upper
-            .iter()
-            .min_by(|a, b| a.total_cmp(b))
-            .expect("hi < len")
-    };
-    a + (b - a) * (pos - lo as f64)
-}
-
-/// `stats::robust_sd` (1.4826 × median absolute deviation), by selection.
-fn robust_sd(mut v: Vec<f64>) -> f64 {
-    let m = median_select(&mut v);
-    v.iter_mut().for_each(|x| *x = (*x - m).abs());
-    1.4826 * median_select(&mut v)
 }
 
 /// Normalised 1-D Gaussian kernel of standard deviation `sigma`, radius ⌈3σ⌉.
@@ -859,7 +830,7 @@ fn noise_level(resp: &[f32]) -> f32 {
     (1.4826 * med).max(NOISE_FLOOR)
 }
 
-/// `median_select` of non-negative f32 values given as their bits (cheaper to compare).
+/// `stats::median_mut` of non-negative f32 values given as their bits (cheaper to compare).
 fn median_by_bits(v: &mut [u32]) -> f64 {
     if v.is_empty() {
         return f64::NAN;

@@ -455,6 +455,17 @@ mod tests {
             .hairs
     }
 
+    /// Width and first point of each hair, for failure messages.
+    fn listing(hairs: &[crate::Hair]) -> String {
+        format!(
+            "{:?}",
+            hairs
+                .iter()
+                .map(|h| (h.width_px, h.points[0]))
+                .collect::<Vec<_>>()
+        )
+    }
+
     /// Hairs lying along the rows near `y` (within 2 px), with their widths.
     fn widths_near(hairs: &[crate::Hair], y: f64) -> Vec<f64> {
         let mut v: Vec<f64> = hairs
@@ -488,15 +499,7 @@ mod tests {
         ];
         let hairs = analyse(&render(&shafts, (120, 240), 1.0));
         let (a, b) = (widths_near(&hairs, 55.5), widths_near(&hairs, 63.5));
-        assert_eq!(
-            (a.len(), b.len()),
-            (1, 1),
-            "hairs: {:?}",
-            hairs
-                .iter()
-                .map(|h| (h.width_px, h.points[0]))
-                .collect::<Vec<_>>()
-        );
+        assert_eq!((a.len(), b.len()), (1, 1), "hairs: {}", listing(&hairs));
         // Each member is measured from the junction, the middle of the 0.5 px gap: up to
         // about half the gap too wide on top of the usual error.
         assert!((a[0] - 9.0).abs() < 0.8, "wide member {}", a[0]);
@@ -530,15 +533,7 @@ mod tests {
             };
             let hairs = analyse(&render(&[sh], (120, 240), 1.0));
             let w = widths_near(&hairs, 60.0);
-            assert_eq!(
-                w.len(),
-                1,
-                "{what}: {:?}",
-                hairs
-                    .iter()
-                    .map(|h| (h.width_px, h.points[0]))
-                    .collect::<Vec<_>>()
-            );
+            assert_eq!(w.len(), 1, "{what}: {}", listing(&hairs));
             assert!((w[0] - 14.0).abs() < 1.0, "{what}: width {}", w[0]);
         }
     }
