@@ -100,7 +100,7 @@ fn main() {
         // The length filter of `analyze_luminance`.
         let long_lines: Vec<Vec<[f32; 2]>> = linked
             .iter()
-            .filter(|p| trichometer::long_enough(&p.m, s.min_length_px))
+            .filter(|p| trichometer::long_enough(&p.m, s.min_length_px, &ridge.snr, blur))
             .map(|p| as_f32(&p.m))
             .collect();
         let res = trichometer::analyze_planes(&lum, colour.as_ref(), &s).unwrap();

@@ -3,12 +3,12 @@
 //! normal; the hair's two edges are found walking out from the centre (short inner dips
 //! such as a lighter medulla or a highlight stripe are crossed, and wider ones that the
 //! colour image shows to be specular highlights: neutral, not skin) and refined to the
-//! steepest slope; the edge separation is then turned into a width under the image's blur
+//! steepest slope of the profile smoothed by [`PROFILE_SMOOTH_PX`] (the estimated blur
+//! includes that smoothing; [`optical_blur`] removes it); the edge separation is then turned into a width under the image's blur
 //! and the shaft's optical depth with [`crate::profile_model`]. The blur itself is
 //! estimated from the edges of wide hairs in the same image. [`bar_edge_separation`] is
 //! the closed form for an opaque bar, the reference the model table is tested against.
 
-#[cfg(test)]
 use std::sync::OnceLock;
 
 use ndarray::Array2;
@@ -423,6 +423,49 @@ pub fn edges_across(
     Some((left, right, peak, edge_sigma))
 }
 
+/// Gaussian σ (px) of the smoothing under which each profile's edges are located. The
+/// slope of a bilinearly interpolated profile is constant across each pixel cell, so its
+/// steepest point snaps to the pixel grid: on noise-free hairs the edge separation varied
+/// with the sub-pixel position by SD 0.3-0.4 px; smoothing by 0.5 px takes that to
+/// 0.03 px. Being Gaussian, it adds to the blur the edges are read under.
+pub const PROFILE_SMOOTH_PX: f32 = 0.5;
+
+/// The optics' blur σ (px) from the blur `sigma` that profiles are read under (which
+/// includes [`PROFILE_SMOOTH_PX`]).
+pub fn optical_blur(sigma: f64) -> f64 {
+    let s = PROFILE_SMOOTH_PX as f64;
+    (sigma * sigma - s * s).max(0.25 * sigma * sigma).sqrt()
+}
+
+/// The blur σ (px) profiles are read under for optics of blur `optical`: [`optical_blur`]
+/// inverted.
+pub fn profile_blur(optical: f64) -> f64 {
+    let s = PROFILE_SMOOTH_PX as f64;
+    (optical * optical + s * s).sqrt()
+}
+
+/// Largest move (px) of an edge between the raw and the smoothed profile for the smoothed
+/// position to be taken: beyond it the two found different edges (noise, a neighbour).
+const MAX_SMOOTH_SHIFT_PX: f32 = 1.0;
+
+/// Smooths `q` in place by [`PROFILE_SMOOTH_PX`] (ends replicated); `tmp` is scratch.
+fn smooth_profile(q: &mut Vec<f32>, tmp: &mut Vec<f32>) {
+    static KERNEL: OnceLock<Vec<f32>> = OnceLock::new();
+    let k =
+        KERNEL.get_or_init(|| crate::enhance::gaussian_kernel(PROFILE_SMOOTH_PX / SAMPLE_STEP_PX));
+    let r = k.len() / 2;
+    let n = q.len();
+    tmp.clear();
+    tmp.extend((0..n).map(|i| {
+        let mut acc = 0.0;
+        for (j, w) in k.iter().enumerate() {
+            acc += w * q[(i + j).saturating_sub(r).min(n - 1)];
+        }
+        acc
+    }));
+    std::mem::swap(q, tmp);
+}
+
 /// Measures raw profiles along a trace. `blur_guess` (px) sets the window margins.
 pub fn profile_trace(
     contrast: &Array2<f32>,
@@ -443,6 +486,7 @@ pub fn profile_trace(
     let mut buf = Vec::new();
     let mut q = Vec::new();
     let (mut l, mut r) = (Vec::new(), Vec::new());
+    let (mut smoothed, mut scratch) = (Vec::new(), Vec::new());
     let grid = Bilinear::new(contrast);
     let mut i = spacing / 2;
     while i < path.len() {
@@ -485,6 +529,27 @@ pub fn profile_trace(
                 noise.max(1e-4),
                 test,
             ) {
+                // The edges located again on the smoothed profile (the same profile is
+                // kept or dropped either way).
+                smoothed.clear();
+                smoothed.extend_from_slice(&q);
+                smooth_profile(&mut smoothed, &mut scratch);
+                let (left, right, edge_sigma) = match edges_across(
+                    &smoothed,
+                    half,
+                    SAMPLE_STEP_PX,
+                    0.5 * width_guess + 2.0,
+                    noise.max(1e-4),
+                    test,
+                ) {
+                    Some((l, r, _, es))
+                        if (l - left).abs() <= MAX_SMOOTH_SHIFT_PX
+                            && (r - right).abs() <= MAX_SMOOTH_SHIFT_PX =>
+                    {
+                        (l, r, es)
+                    }
+                    _ => (left, right, edge_sigma),
+                };
                 let centre = ((0.5 * (left + right) + half) / SAMPLE_STEP_PX).round() as usize;
                 let level = sign * buf[centre.min(m - 1)];
                 profiles.push(Profile {
@@ -827,8 +892,9 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
         return Err(Rejection::BetweenHairs);
     }
     let m = median(&sep);
-    let es = median(&spread);
-    if es > SOFT_EDGE_FACTOR * sigma && m / es < SOFT_SHAPE_RATIO {
+    // Edge spread and blur of the optics alone, without the profile smoothing.
+    let es = optical_blur(median(&spread));
+    if es > SOFT_EDGE_FACTOR * optical_blur(sigma) && m / es < SOFT_SHAPE_RATIO {
         return Err(Rejection::SoftEdges);
     }
     // The hair's cross-section shape (optical depth), then each local width from the
@@ -840,7 +906,7 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
         .map(|&s| sigma * table.width(s / sigma, tau))
         .collect();
     let width = median(&widths);
-    let (sd, flag) = width_spread_and_flag(width, robust_sd(&widths), sigma);
+    let (sd, flag) = width_spread_and_flag(width, robust_sd(&widths), optical_blur(sigma));
     // Centreline through the measured centres, in path order.
     let centres: Vec<[f32; 2]> = raw.profiles.iter().map(|p| p.centre()).collect();
     let inner = smooth(&centres, 1);
@@ -906,6 +972,62 @@ mod tests {
         }
         assert!((bar_edge_separation(0.0) - 2.0).abs() < 1e-6);
         assert!((bar_edge_separation(10.0) - 10.0).abs() < 1e-6);
+    }
+
+    /// Edge separations of a pixel-integrated blurred bar (σ = 1 px, width `w`) centred at
+    /// eight sub-pixel positions, its profile read by linear interpolation between pixel
+    /// centres at `SAMPLE_STEP_PX`, with and without the profile smoothing.
+    fn separations_over_phases(w: f64, smoothed: bool) -> Vec<f64> {
+        let half = 12.0f32;
+        (0..8)
+            .map(|k| {
+                let c0 = 30.0 + k as f64 / 8.0;
+                // Pixel i covers [i - 0.5, i + 0.5]: integrate by the midpoint rule.
+                let px: Vec<f64> = (0..60)
+                    .map(|i| {
+                        (0..20)
+                            .map(|j| {
+                                let x = i as f64 - 0.5 + (j as f64 + 0.5) / 20.0;
+                                naive_blurred_bar(x - c0, w)
+                            })
+                            .sum::<f64>()
+                            / 20.0
+                    })
+                    .collect();
+                let n = (2.0 * half / SAMPLE_STEP_PX) as usize + 1;
+                let mut q: Vec<f32> = (0..n)
+                    .map(|s| {
+                        let t = c0 - half as f64 + s as f64 * SAMPLE_STEP_PX as f64;
+                        let (i, f) = (t.floor() as usize, t - t.floor());
+                        (px[i] * (1.0 - f) + px[i + 1] * f) as f32
+                    })
+                    .collect();
+                if smoothed {
+                    smooth_profile(&mut q, &mut Vec::new());
+                }
+                let (l, r, _, _) = edges(&q, half, 0.5 * w as f32 + 2.0, 1e-3).expect("edges");
+                (r - l) as f64
+            })
+            .collect()
+    }
+
+    fn sd(v: &[f64]) -> f64 {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt()
+    }
+
+    #[test]
+    fn smoothed_edges_do_not_snap_to_the_pixel_grid() {
+        for w in [3.3, 6.2, 10.4] {
+            let raw = sd(&separations_over_phases(w, false));
+            let smooth = sd(&separations_over_phases(w, true));
+            // The failure guarded against: raw reads vary by tenths of a pixel with phase.
+            assert!(raw > 0.1, "w {w}: raw SD {raw:.3}");
+            assert!(
+                smooth < 0.05,
+                "w {w}: smoothed SD {smooth:.3} (raw {raw:.3})"
+            );
+        }
     }
 
     #[test]
