@@ -529,12 +529,12 @@ pub fn profile_trace(
                 noise.max(1e-4),
                 test,
             ) {
-                // The edges located again on the smoothed profile (the same profile is
-                // kept or dropped either way).
+                // The edges located again on the smoothed profile, which is kept (the
+                // same profile is kept or dropped either way).
                 smoothed.clear();
                 smoothed.extend_from_slice(&q);
                 smooth_profile(&mut smoothed, &mut scratch);
-                let (left, right, edge_sigma) = match edges_across(
+                let (left, right, peak, edge_sigma) = match edges_across(
                     &smoothed,
                     half,
                     SAMPLE_STEP_PX,
@@ -542,13 +542,13 @@ pub fn profile_trace(
                     noise.max(1e-4),
                     test,
                 ) {
-                    Some((l, r, _, es))
+                    Some((l, r, p, es))
                         if (l - left).abs() <= MAX_SMOOTH_SHIFT_PX
                             && (r - right).abs() <= MAX_SMOOTH_SHIFT_PX =>
                     {
-                        (l, r, es)
+                        (l, r, p, es)
                     }
-                    _ => (left, right, edge_sigma),
+                    _ => (left, right, peak, edge_sigma),
                 };
                 let centre = ((0.5 * (left + right) + half) / SAMPLE_STEP_PX).round() as usize;
                 let level = sign * buf[centre.min(m - 1)];
@@ -562,7 +562,7 @@ pub fn profile_trace(
                     edge_sigma,
                     level,
                 });
-                samples.push(q.clone());
+                samples.push(smoothed.clone());
             }
         }
         i += spacing;
