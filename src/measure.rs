@@ -179,10 +179,33 @@ fn normal_at(path: &[[f32; 2]], i: usize, span: usize) -> [f32; 2] {
     [-dy / l, dx / l]
 }
 
-/// Samples the contrast across the hair; `None` when the window leaves the image.
-fn sample_profile(c: Bilinear, at: [f32; 2], n: [f32; 2], half: f32, buf: &mut Vec<f32>) -> bool {
-    let (h, w) = c.dim();
+/// Whether the window of half-width `h` along `n` (and `TANGENT_AVERAGE` along the
+/// tangent) around `at` lies inside an image of `(h, w)` pixels.
+fn window_inside(at: [f32; 2], n: [f32; 2], h: f32, (ih, iw): (usize, usize)) -> bool {
     let t = [n[1], -n[0]];
+    [-h, h].into_iter().all(|sx| {
+        [-(TANGENT_AVERAGE as f32), TANGENT_AVERAGE as f32]
+            .into_iter()
+            .all(|st| {
+                let x = at[0] + sx * n[0] + st * t[0];
+                let y = at[1] + sx * n[1] + st * t[1];
+                x >= 0.0 && y >= 0.0 && x <= (iw - 1) as f32 && y <= (ih - 1) as f32
+            })
+    })
+}
+
+/// Samples the contrast across the hair from `-half` to `half` into `buf`. Near the image
+/// border the window is narrowed symmetrically (in whole samples, to no less than
+/// `min_half`) and the samples beyond it repeat its end values. Returns how many samples
+/// were repeated at each end, `None` when even `min_half` leaves the image.
+fn sample_profile(
+    c: Bilinear,
+    at: [f32; 2],
+    n: [f32; 2],
+    (half, min_half): (f32, f32),
+    buf: &mut Vec<f32>,
+) -> Option<usize> {
+    let (h, w) = c.dim();
     // Every sample lies within half + 1/8 (the last step) along the normal and
     // `TANGENT_AVERAGE` along the tangent of `at`: with `reach` around it inside the image,
     // no sample needs clamping.
@@ -191,18 +214,6 @@ fn sample_profile(c: Bilinear, at: [f32; 2], n: [f32; 2], half: f32, buf: &mut V
         && at[1] - reach >= 0.0
         && at[0] + reach <= (w - 1) as f32
         && at[1] + reach <= (h - 1) as f32;
-    if !inner {
-        // The window may still be inside if the hair is axis-aligned; check the corners.
-        for sx in [-half, half] {
-            for st in [-(TANGENT_AVERAGE as f32), TANGENT_AVERAGE as f32] {
-                let x = at[0] + sx * n[0] + st * t[0];
-                let y = at[1] + sx * n[1] + st * t[1];
-                if x < 0.0 || y < 0.0 || x > (w - 1) as f32 || y > (h - 1) as f32 {
-                    return false;
-                }
-            }
-        }
-    }
     let count = (2.0 * half / SAMPLE_STEP_PX).round() as usize + 1;
     buf.clear();
     buf.resize(count, 0.0);
@@ -210,14 +221,32 @@ fn sample_profile(c: Bilinear, at: [f32; 2], n: [f32; 2], half: f32, buf: &mut V
         sample_lines(at, n, half, buf, |xs, ys, out| {
             c.at_inner_batch(xs, ys, out)
         });
-    } else {
-        sample_lines(at, n, half, buf, |xs, ys, out| {
+        return Some(0);
+    }
+    // The widest window, in whole samples from each end, that lies inside the image.
+    let mut trim = 0;
+    while !window_inside(at, n, half - trim as f32 * SAMPLE_STEP_PX, (h, w)) {
+        trim += 1;
+        if half - trim as f32 * SAMPLE_STEP_PX < min_half {
+            return None;
+        }
+    }
+    let inside = &mut buf[trim..count - trim];
+    sample_lines(
+        at,
+        n,
+        half - trim as f32 * SAMPLE_STEP_PX,
+        inside,
+        |xs, ys, out| {
             for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
                 *o = c.at(x, y);
             }
-        });
-    }
-    true
+        },
+    );
+    let (first, last) = (buf[trim], buf[count - 1 - trim]);
+    buf[..trim].fill(first);
+    buf[count - trim..].fill(last);
+    Some(trim)
 }
 
 /// Profile samples computed together (a batch's arithmetic vectorises).
@@ -444,6 +473,10 @@ pub fn profile_blur(optical: f64) -> f64 {
     (optical * optical + s * s).sqrt()
 }
 
+/// Skin (px) beyond the hair's blurred edges that a profile narrowed at the image border
+/// keeps on each side; below that it is not measured.
+const BORDER_MIN_MARGIN_PX: f32 = 4.0;
+
 /// Largest move (px) of an edge between the raw and the smoothed profile for the smoothed
 /// position to be taken: beyond it the two found different edges (noise, a neighbour).
 const MAX_SMOOTH_SHIFT_PX: f32 = 1.0;
@@ -477,6 +510,9 @@ pub fn profile_trace(
     let path = smooth(&resample(&trace.points, 1.0), CENTRELINE_SMOOTH);
     let width_guess = (2.0 * trace.sigma).min(max_width_px);
     let half = (width_guess + 4.0 * blur_guess + 4.0).min(max_width_px + 8.0);
+    // Near the image border the window may narrow to this: the hair, its blurred edges
+    // and a band of skin on each side.
+    let min_half = (0.5 * width_guess + BORDER_MIN_MARGIN_PX + 3.0 * blur_guess).min(half);
     // Hair positive: dark hairs (polarity +1) have negative contrast.
     let sign = -(trace.polarity as f32);
     let spacing = PROFILE_SPACING_PX as usize;
@@ -493,14 +529,15 @@ pub fn profile_trace(
         attempted += 1;
         let at = path[i];
         let n = normal_at(&path, i, 3);
-        if sample_profile(grid, at, n, half, &mut buf) {
-            // Baseline: median of each outer quarter, linear across.
+        if let Some(trim) = sample_profile(grid, at, n, (half, min_half), &mut buf) {
+            // Baseline: median of each outer sixth of the sampled window, linear across.
             let m = buf.len();
-            let band = (m / 6).max(3);
+            let (lo, hi) = (trim, m - trim);
+            let band = ((hi - lo) / 6).max(3);
             l.clear();
-            l.extend(buf[..band].iter().map(|&v| (sign * v) as f64));
+            l.extend(buf[lo..lo + band].iter().map(|&v| (sign * v) as f64));
             r.clear();
-            r.extend(buf[m - band..].iter().map(|&v| (sign * v) as f64));
+            r.extend(buf[hi - band..hi].iter().map(|&v| (sign * v) as f64));
             let mut bl = median_mut(&mut l) as f32;
             let mut br = median_mut(&mut r) as f32;
             l.iter_mut().for_each(|v| *v -= bl as f64);
@@ -1014,6 +1051,39 @@ mod tests {
     fn sd(v: &[f64]) -> f64 {
         let m = v.iter().sum::<f64>() / v.len() as f64;
         (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt()
+    }
+
+    #[test]
+    fn profiles_narrow_at_the_image_border() {
+        // A dark bar 4 px wide centred on column 5 of a 40x40 image.
+        let img = Array2::from_shape_fn((40, 40), |(_, x)| {
+            if (x as f32 - 5.0).abs() <= 2.0 {
+                -0.5
+            } else {
+                0.0
+            }
+        });
+        let grid = Bilinear::new(&img);
+        let mut buf = Vec::new();
+        // The full window (±10 px) would leave the image on the left: narrowed to ±5 px,
+        // 20 samples repeated at each end.
+        let trim = sample_profile(grid, [5.0, 20.0], [1.0, 0.0], (10.0, 4.0), &mut buf);
+        assert_eq!(trim, Some(20));
+        assert_eq!(buf.len(), 81);
+        assert!(buf[..20].iter().all(|&v| v == buf[20]));
+        assert!(buf[61..].iter().all(|&v| v == buf[60]));
+        // The bar is where it is, inside the narrowed window.
+        let q: Vec<f32> = buf.iter().map(|v| -v).collect();
+        let (l, r, _, _) = edges(&q, 10.0, 4.0, 1e-3).expect("edges");
+        assert!(
+            (l + 2.5).abs() < 0.3 && (r - 2.5).abs() < 0.3,
+            "edges {l} {r}"
+        );
+        // Too close to narrow to the minimum: not measured.
+        assert_eq!(
+            sample_profile(grid, [2.0, 20.0], [1.0, 0.0], (10.0, 4.0), &mut buf),
+            None
+        );
     }
 
     #[test]
