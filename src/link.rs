@@ -149,20 +149,6 @@ impl PointGrid {
             })
         })
     }
-    /// Smallest squared distance from `p` to a point of line `i` within one cell of it.
-    fn nearest2(&self, p: [f64; 2], i: usize) -> f64 {
-        let mut best = f64::INFINITY;
-        for &(j, q) in self.around(p) {
-            if j == i {
-                best = best.min((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2));
-            }
-        }
-        best
-    }
-    /// Lines with a point within one cell of `p`.
-    fn lines_near(&self, p: [f64; 2], out: &mut Vec<usize>) {
-        out.extend(self.around(p).map(|e| e.0));
-    }
 }
 
 fn widths_agree(a: f64, b: f64, share: f64) -> bool {
@@ -187,26 +173,31 @@ pub fn deduplicate(pieces: Vec<Piece>) -> Vec<Piece> {
             .then(a.cmp(&b))
     });
     let mut kept = vec![false; pieces.len()];
-    let mut near = Vec::new();
     // Points of the current piece near each other piece, and the pieces counted.
     let mut on = vec![0usize; pieces.len()];
     let mut counted: Vec<usize> = Vec::new();
+    // For one point: the smallest squared distance to each kept piece's points within
+    // one cell, and the pieces met.
+    let mut nearest2 = vec![f64::INFINITY; pieces.len()];
+    let mut met: Vec<usize> = Vec::new();
     for &i in &order {
         let pi = &pieces[i];
         for j in counted.drain(..) {
             on[j] = 0;
         }
         for &p in &lines[i] {
-            near.clear();
-            grid.lines_near(p, &mut near);
-            near.sort_unstable();
-            near.dedup();
-            for &j in &near {
+            for &(j, q) in grid.around(p) {
                 if j == i || !kept[j] || pieces[j].polarity != pi.polarity {
                     continue;
                 }
+                if nearest2[j] == f64::INFINITY {
+                    met.push(j);
+                }
+                nearest2[j] = nearest2[j].min((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2));
+            }
+            for j in met.drain(..) {
                 let r = (DUPLICATE_RADIUS_SHARE * pieces[j].m.width_px).max(DUPLICATE_MIN_PX);
-                if grid.nearest2(p, j) <= r * r {
+                if std::mem::replace(&mut nearest2[j], f64::INFINITY) <= r * r {
                     if on[j] == 0 {
                         counted.push(j);
                     }
