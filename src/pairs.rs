@@ -42,13 +42,7 @@ const MAX_RUN_HOLE: usize = 1;
 /// `-half`) with edges `left`, `right` may hold two touching hairs: the candidate
 /// junctions' positions (px, same frame as the edges), deepest first; empty for one hair.
 /// The colour decides between them (a highlight stripe is a dip too).
-pub fn junction(
-    q: &[f32],
-    half: f32,
-    edges: (f32, f32),
-    noise: f32,
-    dark: bool,
-) -> Vec<Junction> {
+pub fn junction(q: &[f32], half: f32, edges: (f32, f32), noise: f32, dark: bool) -> Vec<Junction> {
     junction_lazy(q, half, edges, || noise, dark)
 }
 

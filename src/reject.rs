@@ -4,6 +4,7 @@
 //! air bubbles, ragged scales). Soft furrows and low-contrast lines are rejected earlier,
 //! in [`crate::measure::finish`].
 
+use crate::link::{in_disc, DiscCells};
 use crate::measure::resample_f64 as resample;
 use crate::report::Hair;
 
@@ -52,10 +53,6 @@ pub fn mean_curvature(points: &[[f64; 2]]) -> f64 {
     crate::stats::median(&turns)
 }
 
-/// Side (px, a power of two) of the cells in which `substructures` looks up the hairs
-/// covering a pixel: a few hairs' discs per cell, and a small cell table.
-const COVER_CELL_SHIFT: u32 = 3;
-
 /// For each hair, whether it is a substructure of a wider hair (see module doc).
 /// `size` is (width, height) of the image, `blur` the blur σ (px).
 pub fn substructures(hairs: &[Hair], size: (usize, usize), blur: f64) -> Vec<bool> {
@@ -74,63 +71,17 @@ pub fn substructures(hairs: &[Hair], size: (usize, usize), blur: f64) -> Vec<boo
     });
     let pts: Vec<Vec<[f64; 2]>> = hairs.iter().map(|h| resample(&h.points, 1.0)).collect();
     // At a pixel, the owner is the widest hair (first in `order`) whose band covers it and
-    // the shaft the widest whose shaft does, each the union of the discs (`disc_rows`'s
-    // test) around its points. Rather than painting both maps over the whole image, every
-    // point is listed, in `order`, in the cells its discs' window reaches; a pixel is
-    // looked up in its cell's list, whose first hits are the widest.
-    let (gw, gh) = (
-        w.div_ceil(1 << COVER_CELL_SHIFT),
-        h.div_ceil(1 << COVER_CELL_SHIFT),
-    );
-    let windows = || {
-        order.iter().flat_map(|&i| {
-            let ri = shaft_r(i).max(band_r(i)).ceil() as i64;
-            pts[i].iter().enumerate().filter_map(move |(k, p)| {
-                let (cx, cy) = (p[0].round() as i64, p[1].round() as i64);
-                let (x0, x1) = ((cx - ri).max(0), (cx + ri).min(w as i64 - 1));
-                let (y0, y1) = ((cy - ri).max(0), (cy + ri).min(h as i64 - 1));
-                let cells = |a: i64, b: i64| {
-                    (a as usize >> COVER_CELL_SHIFT)..=(b as usize >> COVER_CELL_SHIFT)
-                };
-                (x0 <= x1 && y0 <= y1).then(|| (i, k, cells(y0, y1), cells(x0, x1)))
-            })
-        })
-    };
-    let mut start = vec![0u32; gw * gh + 1];
-    for (_, _, ys, xs) in windows() {
-        for gy in ys {
-            for gx in xs.clone() {
-                start[gy * gw + gx + 1] += 1;
-            }
-        }
-    }
-    for c in 1..start.len() {
-        start[c] += start[c - 1];
-    }
-    let mut next = start.clone();
-    let mut entries = vec![(0u32, 0u32); start[start.len() - 1] as usize];
-    for (i, k, ys, xs) in windows() {
-        for gy in ys {
-            for gx in xs.clone() {
-                let slot = &mut next[gy * gw + gx];
-                entries[*slot as usize] = (i as u32, k as u32);
-                *slot += 1;
-            }
-        }
-    }
+    // the shaft the widest whose shaft does, each the union of the discs around its points.
+    let cells = DiscCells::new(&pts, &order, |i| shaft_r(i).max(band_r(i)), (h, w));
     // (owner, shaft) at pixel (x, y) of the image, `u32::MAX` where none covers it.
     let cover = |x: usize, y: usize| {
-        let cell = (y >> COVER_CELL_SHIFT) * gw + (x >> COVER_CELL_SHIFT);
         let (mut owner, mut shaft) = (u32::MAX, u32::MAX);
-        for &(i, k) in &entries[start[cell] as usize..start[cell + 1] as usize] {
-            let c = pts[i as usize][k as usize];
-            // `disc_rows`'s test, same operations.
-            let d2 = (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2);
-            if owner == u32::MAX && d2 <= band_r(i as usize) * band_r(i as usize) {
-                owner = i;
+        for (i, c) in cells.near(x, y) {
+            if owner == u32::MAX && in_disc(x, y, c, band_r(i)) {
+                owner = i as u32;
             }
-            if shaft == u32::MAX && d2 <= shaft_r(i as usize) * shaft_r(i as usize) {
-                shaft = i;
+            if shaft == u32::MAX && in_disc(x, y, c, shaft_r(i)) {
+                shaft = i as u32;
             }
             if owner != u32::MAX && shaft != u32::MAX {
                 break;
