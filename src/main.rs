@@ -67,10 +67,13 @@ const TRIM_THRESHOLD_BYTES: i32 = 512 << 20;
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets two of glibc's malloc parameters, before any other thread
-    // exists; a rejected value leaves the default in place (the return value is not needed).
+    // exists. Setting either turns glibc's dynamic thresholds off, so the trim threshold is
+    // only set once the mmap threshold was accepted (mallopt returns 1; 32-bit glibc
+    // rejects 32 MB and keeps its defaults).
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
+        if libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
+        }
     }
 }
 
