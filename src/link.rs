@@ -149,20 +149,6 @@ impl PointGrid {
             })
         })
     }
-    /// Smallest squared distance from `p` to a point of line `i` within one cell of it.
-    fn nearest2(&self, p: [f64; 2], i: usize) -> f64 {
-        let mut best = f64::INFINITY;
-        for &(j, q) in self.around(p) {
-            if j == i {
-                best = best.min((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2));
-            }
-        }
-        best
-    }
-    /// Lines with a point within one cell of `p`.
-    fn lines_near(&self, p: [f64; 2], out: &mut Vec<usize>) {
-        out.extend(self.around(p).map(|e| e.0));
-    }
 }
 
 fn widths_agree(a: f64, b: f64, share: f64) -> bool {
@@ -187,26 +173,31 @@ pub fn deduplicate(pieces: Vec<Piece>) -> Vec<Piece> {
             .then(a.cmp(&b))
     });
     let mut kept = vec![false; pieces.len()];
-    let mut near = Vec::new();
     // Points of the current piece near each other piece, and the pieces counted.
     let mut on = vec![0usize; pieces.len()];
     let mut counted: Vec<usize> = Vec::new();
+    // For one point: the smallest squared distance to each kept piece's points within
+    // one cell, and the pieces met.
+    let mut nearest2 = vec![f64::INFINITY; pieces.len()];
+    let mut met: Vec<usize> = Vec::new();
     for &i in &order {
         let pi = &pieces[i];
         for j in counted.drain(..) {
             on[j] = 0;
         }
         for &p in &lines[i] {
-            near.clear();
-            grid.lines_near(p, &mut near);
-            near.sort_unstable();
-            near.dedup();
-            for &j in &near {
+            for &(j, q) in grid.around(p) {
                 if j == i || !kept[j] || pieces[j].polarity != pi.polarity {
                     continue;
                 }
+                if nearest2[j] == f64::INFINITY {
+                    met.push(j);
+                }
+                nearest2[j] = nearest2[j].min((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2));
+            }
+            for j in met.drain(..) {
                 let r = (DUPLICATE_RADIUS_SHARE * pieces[j].m.width_px).max(DUPLICATE_MIN_PX);
-                if grid.nearest2(p, j) <= r * r {
+                if std::mem::replace(&mut nearest2[j], f64::INFINITY) <= r * r {
                     if on[j] == 0 {
                         counted.push(j);
                     }
@@ -267,8 +258,11 @@ fn angle_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
 /// What `join_cost` needs to know about the two pieces and the image.
 struct JoinContext<'a> {
     contrast: &'a Array2<f32>,
-    /// Pixels inside some measured piece (crossings on a bridge).
-    covered: &'a Array2<bool>,
+    /// Pixels inside some measured piece (crossings on a bridge): within half its width
+    /// (plus 1 px) of its centreline.
+    covered: &'a DiscCells<'a>,
+    /// The pieces' widths (px).
+    widths: &'a [f64],
     /// Hair sign: +1 for hairs brighter than skin in `contrast`, −1 for darker.
     sign: f32,
     wa: f64,
@@ -377,7 +371,7 @@ fn bridge_support(a: End, b: End, w: f64, ctx: &JoinContext) -> f64 {
             (c[1] + s * n[1]) as f32,
         )
     };
-    let (h, wd) = ctx.covered.dim();
+    let (h, wd) = ctx.contrast.dim();
     let side = 0.5 * w + 2.0;
     let (mut good, mut counted) = (0usize, 0usize);
     for (c, n) in hermite(a, b) {
@@ -385,7 +379,12 @@ fn bridge_support(a: End, b: End, w: f64, ctx: &JoinContext) -> f64 {
         if x < 0.0 || y < 0.0 || x >= wd as f64 || y >= h as f64 {
             continue;
         }
-        if ctx.covered[[y as usize, x as usize]] {
+        let (x, y) = (x as usize, y as usize);
+        if ctx
+            .covered
+            .near(x, y)
+            .any(|(i, q)| in_disc(x, y, q, 0.5 * ctx.widths[i] + 1.0))
+        {
             continue;
         }
         counted += 1;
@@ -402,26 +401,101 @@ fn bridge_support(a: End, b: End, w: f64, ctx: &JoinContext) -> f64 {
     good as f64 / counted as f64
 }
 
-/// Pixels within half its width (plus 1 px) of some piece's centreline.
-fn coverage_map(pieces: &[Piece], lines: &[Vec<[f64; 2]>], size: (usize, usize)) -> Array2<bool> {
-    let mut m = Array2::from_elem(size, false);
-    let flat = m.as_slice_mut().expect("standard layout");
-    for (p, line) in pieces.iter().zip(lines) {
-        let r = 0.5 * p.m.width_px + 1.0;
-        for &c in line {
-            disc_rows(c, r, size, |y, xs| {
-                let row = y * size.1;
-                flat[row + xs.start..row + xs.end].fill(true);
-            });
+/// Whether pixel (x, y) lies in the disc of radius `r` around `c`: `disc_rows`'s test.
+#[inline]
+pub(crate) fn in_disc(x: usize, y: usize, c: [f64; 2], r: f64) -> bool {
+    (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) <= r * r
+}
+
+/// Side (px, a power of two) of the cells of `DiscCells`: a few lines' discs per cell, and
+/// a small cell table.
+const DISC_CELL_SHIFT: u32 = 3;
+
+/// Discs around the points of lines, looked up one pixel at a time instead of painted
+/// into an image-sized map: each point is listed, in the order its line is given, in the
+/// cells its disc's window (`disc_rows`'s, for the line's largest radius) reaches, so
+/// the discs that may cover a pixel are those listed in its cell; with `in_disc` they
+/// cover the pixels `disc_rows` paints.
+pub(crate) struct DiscCells<'a> {
+    lines: &'a [Vec<[f64; 2]>],
+    /// Cells along x.
+    gw: usize,
+    /// The entries (line, point index) of cell k are `entries[start[k]..start[k + 1]]`.
+    start: Vec<u32>,
+    entries: Vec<(u32, u32)>,
+}
+
+impl<'a> DiscCells<'a> {
+    /// The discs of `lines[i]` for i in `order`, radius at most `reach(i)` (px), on an
+    /// image of `size` (height, width).
+    pub(crate) fn new(
+        lines: &'a [Vec<[f64; 2]>],
+        order: &[usize],
+        reach: impl Fn(usize) -> f64,
+        (h, w): (usize, usize),
+    ) -> Self {
+        let gw = w.div_ceil(1 << DISC_CELL_SHIFT);
+        let gh = h.div_ceil(1 << DISC_CELL_SHIFT);
+        let windows = || {
+            order.iter().flat_map(|&i| {
+                let ri = reach(i).ceil() as i64;
+                lines[i].iter().enumerate().filter_map(move |(k, p)| {
+                    let (cx, cy) = (p[0].round() as i64, p[1].round() as i64);
+                    let (x0, x1) = ((cx - ri).max(0), (cx + ri).min(w as i64 - 1));
+                    let (y0, y1) = ((cy - ri).max(0), (cy + ri).min(h as i64 - 1));
+                    let cells = |a: i64, b: i64| {
+                        (a as usize >> DISC_CELL_SHIFT)..=(b as usize >> DISC_CELL_SHIFT)
+                    };
+                    (x0 <= x1 && y0 <= y1)
+                        .then(|| ((i as u32, k as u32), cells(y0, y1), cells(x0, x1)))
+                })
+            })
+        };
+        let mut start = vec![0u32; gw * gh + 1];
+        for (_, ys, xs) in windows() {
+            for gy in ys {
+                for gx in xs.clone() {
+                    start[gy * gw + gx + 1] += 1;
+                }
+            }
+        }
+        for c in 1..start.len() {
+            start[c] += start[c - 1];
+        }
+        let mut next = start.clone();
+        let mut entries = vec![(0, 0); start[start.len() - 1] as usize];
+        for (e, ys, xs) in windows() {
+            for gy in ys {
+                for gx in xs.clone() {
+                    let slot = &mut next[gy * gw + gx];
+                    entries[*slot as usize] = e;
+                    *slot += 1;
+                }
+            }
+        }
+        DiscCells {
+            lines,
+            gw,
+            start,
+            entries,
         }
     }
-    m
+
+    /// The (line, disc centre) pairs whose discs may cover pixel (x, y) of the image, in
+    /// the lines' order.
+    pub(crate) fn near(&self, x: usize, y: usize) -> impl Iterator<Item = (usize, [f64; 2])> + '_ {
+        let cell = (y >> DISC_CELL_SHIFT) * self.gw + (x >> DISC_CELL_SHIFT);
+        self.entries[self.start[cell] as usize..self.start[cell + 1] as usize]
+            .iter()
+            .map(|&(i, k)| (i as usize, self.lines[i as usize][k as usize]))
+    }
 }
 
 /// The pixels (x, y) of an image of `size` (height, width) with
 /// `(x − c₀)² + (y − c₁)² ≤ r²` (px), row by row: calls `row(y, x range)` for each row
 /// that has some. The ends of each row's run are found by a square root and checked
 /// with the test itself, so the pixels are exactly those of the per-pixel test.
+#[cfg(test)]
 pub(crate) fn disc_rows(
     c: [f64; 2],
     r: f64,
@@ -471,7 +545,9 @@ pub fn link(pieces: Vec<Piece>, blur: f64, contrast: &Array2<f32>) -> Vec<Piece>
         .iter()
         .flat_map(|l| [end_of(l, true), end_of(l, false)])
         .collect();
-    let covered = coverage_map(&pieces, &lines, contrast.dim());
+    let widths: Vec<f64> = pieces.iter().map(|p| p.m.width_px).collect();
+    let all: Vec<usize> = (0..pieces.len()).collect();
+    let covered = DiscCells::new(&lines, &all, |i| 0.5 * widths[i] + 1.0, contrast.dim());
     // Candidate pairs through a grid of end positions, one gap wide.
     let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
     for (e, end) in ends.iter().enumerate() {
@@ -492,6 +568,7 @@ pub fn link(pieces: Vec<Piece>, blur: f64, contrast: &Array2<f32>) -> Vec<Piece>
                     let ctx = JoinContext {
                         contrast,
                         covered: &covered,
+                        widths: &widths,
                         sign: -(pieces[pa].polarity as f32),
                         wa: pieces[pa].m.width_px,
                         wb: pieces[pb].m.width_px,
@@ -642,6 +719,60 @@ mod tests {
                 (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) <= r * r
             });
             assert_eq!(fast, naive, "centre {c:?}, radius {r}");
+        }
+    }
+
+    #[test]
+    fn disc_cells_list_every_disc_covering_a_pixel_in_order() {
+        let (h, w) = (41, 57);
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..50 {
+            // Lines of points, some beyond the edges, with radii up to 12 px.
+            let lines: Vec<Vec<[f64; 2]>> = (0..1 + (next() * 6.0) as usize)
+                .map(|_| {
+                    let (x, y, dx, dy) = (
+                        70.0 * next() - 7.0,
+                        55.0 * next() - 7.0,
+                        next() - 0.5,
+                        next() - 0.5,
+                    );
+                    (0..30)
+                        .map(|k| [x + k as f64 * dx, y + k as f64 * dy])
+                        .collect()
+                })
+                .collect();
+            let radii: Vec<f64> = lines.iter().map(|_| 12.0 * next()).collect();
+            let mut order: Vec<usize> = (0..lines.len()).collect();
+            order.reverse();
+            let cells = DiscCells::new(&lines, &order, |i| radii[i], (h, w));
+            // The first line in `order` whose discs cover each pixel, painted and looked up.
+            let mut painted = vec![usize::MAX; h * w];
+            for &i in &order {
+                for &c in &lines[i] {
+                    disc_rows(c, radii[i], (h, w), |y, xs| {
+                        for o in &mut painted[y * w + xs.start..y * w + xs.end] {
+                            if *o == usize::MAX {
+                                *o = i;
+                            }
+                        }
+                    });
+                }
+            }
+            for y in 0..h {
+                for x in 0..w {
+                    let found = cells
+                        .near(x, y)
+                        .find(|&(i, c)| in_disc(x, y, c, radii[i]))
+                        .map_or(usize::MAX, |(i, _)| i);
+                    assert_eq!(found, painted[y * w + x], "pixel ({x}, {y})");
+                }
+            }
         }
     }
 

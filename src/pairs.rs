@@ -42,11 +42,17 @@ const MAX_RUN_HOLE: usize = 1;
 /// `-half`) with edges `left`, `right` may hold two touching hairs: the candidate
 /// junctions' positions (px, same frame as the edges), deepest first; empty for one hair.
 /// The colour decides between them (a highlight stripe is a dip too).
-pub fn junction(
+pub fn junction(q: &[f32], half: f32, edges: (f32, f32), noise: f32, dark: bool) -> Vec<Junction> {
+    junction_lazy(q, half, edges, || noise, dark)
+}
+
+/// [`junction`] with the noise SD asked of `noise` only when a dip gets as far as its test
+/// (most profiles have none, so the caller need not compute it).
+fn junction_lazy(
     q: &[f32],
     half: f32,
     (left, right): (f32, f32),
-    noise: f32,
+    noise: impl Fn() -> f32,
     dark: bool,
 ) -> Vec<Junction> {
     let idx = |x: f32| ((x + half) / SAMPLE_STEP_PX).round() as isize;
@@ -107,7 +113,7 @@ pub fn junction(
             let ((p1, x1), (p2, x2)) = (from_left[j], from_right[j]);
             let dip = p1.min(p2) - s[j];
             let pair = s[j] <= MAX_JUNCTION_SHARE * p1.min(p2)
-                && dip >= MIN_DIP_NOISES * noise
+                && dip >= MIN_DIP_NOISES * noise()
                 && inside(x1, j, 0)
                 && inside(x2, j, n - 1);
             pair.then_some((dip, [j, x1, x2]))
@@ -224,16 +230,18 @@ pub fn split(raw: RawHair, colour: Option<&Colour>) -> Vec<RawHair> {
         .iter()
         .zip(&raw.samples)
         .map(|(p, q)| {
-            let noise = band_noise(q);
+            // Computed once, and only when needed.
+            let noise = std::cell::OnceCell::new();
+            let noise = || *noise.get_or_init(|| band_noise(q));
             let dark = raw.trace.polarity > 0;
             // The deepest dip whose colour is not a highlight's (or the deepest).
-            let candidates = junction(q, raw.half, (p.left, p.right), noise, dark);
+            let candidates = junction_lazy(q, raw.half, (p.left, p.right), noise, dark);
             let junction = candidates
                 .iter()
                 .copied()
                 .find(|j| chroma_shift(colour, p, j).is_some_and(|v| v >= -NEUTRAL_SHIFT))
                 .or(candidates.first().copied())?;
-            let members = members(p, q, raw.half, junction.at, noise)?;
+            let members = members(p, q, raw.half, junction.at, noise())?;
             Some(Split { junction, members })
         })
         .collect();
