@@ -482,21 +482,26 @@ const BORDER_MIN_MARGIN_PX: f32 = 4.0;
 const MAX_SMOOTH_SHIFT_PX: f32 = 1.0;
 
 /// Smooths `q` in place by [`PROFILE_SMOOTH_PX`] (ends replicated); `tmp` is scratch.
-fn smooth_profile(q: &mut Vec<f32>, tmp: &mut Vec<f32>) {
+fn smooth_profile(q: &mut [f32], tmp: &mut Vec<f32>) {
     static KERNEL: OnceLock<Vec<f32>> = OnceLock::new();
     let k =
         KERNEL.get_or_init(|| crate::enhance::gaussian_kernel(PROFILE_SMOOTH_PX / SAMPLE_STEP_PX));
-    let r = k.len() / 2;
-    let n = q.len();
+    let (r, n) = (k.len() / 2, q.len());
+    if n == 0 {
+        return;
+    }
+    // The profile with its ends repeated r times, then one tap at a time over all of it
+    // (a loop that vectorises).
     tmp.clear();
-    tmp.extend((0..n).map(|i| {
-        let mut acc = 0.0;
-        for (j, w) in k.iter().enumerate() {
-            acc += w * q[(i + j).saturating_sub(r).min(n - 1)];
+    tmp.extend(std::iter::repeat(q[0]).take(r));
+    tmp.extend_from_slice(q);
+    tmp.extend(std::iter::repeat(q[n - 1]).take(r));
+    q.fill(0.0);
+    for (j, &w) in k.iter().enumerate() {
+        for (o, &v) in q.iter_mut().zip(&tmp[j..j + n]) {
+            *o += w * v;
         }
-        acc
-    }));
-    std::mem::swap(q, tmp);
+    }
 }
 
 /// Measures raw profiles along a trace. `blur_guess` (px) sets the window margins.
