@@ -218,22 +218,21 @@ pub fn long_enough(
         && median_along(snr, &m.points) >= CLEAR_NARROW_MIN_SNR
 }
 
-/// Median of `map` at the pixels along a polyline (1 px steps).
+/// Median of `map` at the pixels along a polyline (1 px steps); 0 for no points.
 fn median_along(map: &Array2<f32>, points: &[[f64; 2]]) -> f32 {
     let (h, w) = map.dim();
-    let mut v: Vec<f32> = measure::resample_f64(points, 1.0)
+    let mut v: Vec<f64> = measure::resample_f64(points, 1.0)
         .iter()
         .map(|p| {
             let x = (p[0].round().max(0.0) as usize).min(w - 1);
             let y = (p[1].round().max(0.0) as usize).min(h - 1);
-            map[[y, x]]
+            map[[y, x]] as f64
         })
         .collect();
     if v.is_empty() {
         return 0.0;
     }
-    let mid = v.len() / 2;
-    *v.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1
+    stats::median_mut(&mut v) as f32
 }
 
 fn check_settings(s: &Settings) -> Result<(), AnalysisError> {
