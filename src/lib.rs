@@ -318,16 +318,7 @@ mod tests {
     }
 
     fn hair(width: f64) -> Hair {
-        Hair {
-            width_px: width,
-            width_sd_px: 0.1,
-            length_px: 100.0,
-            polarity: Polarity::Dark,
-            contrast: 0.5,
-            profiles: 50,
-            flag: None,
-            points: vec![[0.0, 0.0], [100.0, 0.0]],
-        }
+        Hair::for_test(vec![[0.0, 0.0], [100.0, 0.0]], width)
     }
 
     #[test]

@@ -127,16 +127,7 @@ mod tests {
     use crate::report::Polarity;
 
     fn hair(points: Vec<[f64; 2]>, width: f64) -> Hair {
-        Hair {
-            width_px: width,
-            width_sd_px: 0.1,
-            length_px: 100.0,
-            polarity: Polarity::Dark,
-            contrast: 0.5,
-            profiles: 50,
-            flag: None,
-            points,
-        }
+        Hair::for_test(points, width)
     }
 
     fn line(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<[f64; 2]> {

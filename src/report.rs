@@ -151,6 +151,23 @@ pub fn round_to(v: f64, digits: i32) -> f64 {
     (v * f).round() / f
 }
 
+#[cfg(test)]
+impl Hair {
+    /// A test hair: dark, contrast 0.5, 50 profiles, spread 0.1 px, length 100 px, unflagged.
+    pub(crate) fn for_test(points: Vec<[f64; 2]>, width: f64) -> Hair {
+        Hair {
+            width_px: width,
+            width_sd_px: 0.1,
+            length_px: 100.0,
+            polarity: Polarity::Dark,
+            contrast: 0.5,
+            profiles: 50,
+            flag: None,
+            points,
+        }
+    }
+}
+
 impl ImageReport {
     /// Report of a successfully analysed image. `settings.um_per_px` is the scale used.
     pub fn from_analysis(
