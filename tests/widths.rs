@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{render, Bar};
+use common::{render, render_layers, Bar};
 use image::DynamicImage;
 use trichometer::{analyze, Polarity, Settings};
 
@@ -69,5 +69,53 @@ fn light_straight_hairs_measure_within_1_px() {
             longest.width_px
         );
         assert_eq!(longest.polarity, Polarity::Light);
+    }
+}
+
+/// Regression (ISIC_0000201): a lesion's broad soft streaks, which the ridge filter traces
+/// as wide lines with soft edges, must not be taken for the optics' blur; the hairs over
+/// them were read 5 -> 1 px when they were.
+#[test]
+fn soft_streaks_do_not_set_the_blur() {
+    let hair = |x: f64, angle_deg: f64| Bar {
+        centre: [x, 180.0],
+        angle_deg,
+        width_px: 5.0,
+        length_px: 600.0,
+        transmission: 0.3,
+    };
+    let streak = |x: f64, y: f64| Bar {
+        centre: [x, y],
+        angle_deg: 20.0,
+        width_px: 40.0,
+        length_px: 80.0,
+        transmission: 0.55,
+    };
+    let hairs = [hair(60.0, 80.0), hair(300.0, 100.0)];
+    let streaks: Vec<Bar> = (0..3)
+        .flat_map(|i| (0..4).map(move |j| streak(110.0 + 75.0 * i as f64, 45.0 + 90.0 * j as f64)))
+        .collect();
+    let img = render_layers(
+        360,
+        360,
+        &[(&streaks[..], 5.0), (&hairs[..], 1.0)],
+        0.4,
+        0.004,
+    );
+    let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
+    let long: Vec<_> = a.hairs.iter().filter(|h| h.length_px > 250.0).collect();
+    eprintln!(
+        "blur {:.2}, long hairs {:?}",
+        a.blur_sigma_px,
+        long.iter().map(|h| h.width_px).collect::<Vec<_>>()
+    );
+    assert!(
+        (a.blur_sigma_px - 1.0).abs() <= 0.4,
+        "blur {} (rendered 1.0)",
+        a.blur_sigma_px
+    );
+    assert_eq!(long.len(), 2);
+    for h in long {
+        assert!((h.width_px - 5.0).abs() <= 1.0, "width {}", h.width_px);
     }
 }

@@ -22,33 +22,23 @@ pub struct Bar {
 /// `blur` px and deterministic pseudo-noise of standard deviation `noise` (linear light),
 /// encoded as 8-bit sRGB.
 pub fn render(w: usize, h: usize, bars: &[Bar], skin: f32, blur: f32, noise: f32) -> RgbImage {
-    const SS: usize = 4;
-    const HAIR_DEPTH: f64 = 2.0;
-    let norm = 1.0 - (-HAIR_DEPTH).exp();
+    render_layers(w, h, &[(bars, blur)], skin, noise)
+}
+
+/// [`render`] with layers of bars, each under its own blur (px): e.g. sharp hairs over
+/// soft patches. The layers' transmissions multiply.
+pub fn render_layers(
+    w: usize,
+    h: usize,
+    layers: &[(&[Bar], f32)],
+    skin: f32,
+    noise: f32,
+) -> RgbImage {
     let mut lin = Array2::<f32>::from_elem((h, w), skin);
-    for b in bars {
-        let (s, c) = b.angle_deg.to_radians().sin_cos();
-        for y in 0..h {
-            for x in 0..w {
-                let mut gain = 0.0;
-                for j in 0..SS {
-                    for i in 0..SS {
-                        let px = x as f64 - 0.5 + (i as f64 + 0.5) / SS as f64 - b.centre[0];
-                        let py = y as f64 - 0.5 + (j as f64 + 0.5) / SS as f64 - b.centre[1];
-                        let along = px * c + py * s;
-                        let u = 2.0 * (-px * s + py * c) / b.width_px;
-                        if u.abs() <= 1.0 && along.abs() <= b.length_px / 2.0 {
-                            let shape = (1.0 - (-HAIR_DEPTH * (1.0 - u * u).sqrt()).exp()) / norm;
-                            gain += (b.transmission - 1.0) * shape;
-                        }
-                    }
-                }
-                let v = lin[[y, x]] as f64;
-                lin[[y, x]] = (v * (1.0 + gain / (SS * SS) as f64)) as f32;
-            }
-        }
+    for &(bars, blur) in layers {
+        let layer = gaussian_blur(&paint(w, h, bars), blur);
+        lin.zip_mut_with(&layer, |v, &t| *v *= t);
     }
-    let lin = gaussian_blur(&lin, blur);
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut gauss = move || {
         // Sum of 4 uniforms: close enough to normal for test noise.
@@ -71,6 +61,37 @@ pub fn render(w: usize, h: usize, bars: &[Bar], skin: f32, blur: f32, noise: f32
         let b = (e * 255.0).round() as u8;
         Rgb([b, b, b])
     })
+}
+
+/// Transmission (1 = skin) of `bars` over a w×h field, 4×4 supersampled, unblurred.
+fn paint(w: usize, h: usize, bars: &[Bar]) -> Array2<f32> {
+    const SS: usize = 4;
+    const HAIR_DEPTH: f64 = 2.0;
+    let norm = 1.0 - (-HAIR_DEPTH).exp();
+    let mut lin = Array2::<f32>::from_elem((h, w), 1.0);
+    for b in bars {
+        let (s, c) = b.angle_deg.to_radians().sin_cos();
+        for y in 0..h {
+            for x in 0..w {
+                let mut gain = 0.0;
+                for j in 0..SS {
+                    for i in 0..SS {
+                        let px = x as f64 - 0.5 + (i as f64 + 0.5) / SS as f64 - b.centre[0];
+                        let py = y as f64 - 0.5 + (j as f64 + 0.5) / SS as f64 - b.centre[1];
+                        let along = px * c + py * s;
+                        let u = 2.0 * (-px * s + py * c) / b.width_px;
+                        if u.abs() <= 1.0 && along.abs() <= b.length_px / 2.0 {
+                            let shape = (1.0 - (-HAIR_DEPTH * (1.0 - u * u).sqrt()).exp()) / norm;
+                            gain += (b.transmission - 1.0) * shape;
+                        }
+                    }
+                }
+                let v = lin[[y, x]] as f64;
+                lin[[y, x]] = (v * (1.0 + gain / (SS * SS) as f64)) as f32;
+            }
+        }
+    }
+    lin
 }
 
 /// A small test image with a few hairs of known width (px): 3, 6 and 10 px, dark, plus
