@@ -113,6 +113,7 @@ pub fn analyze_planes(
     // Touching parallel pairs become their two members.
     let raws: Vec<measure::RawHair> = raws
         .into_iter()
+        .flat_map(|r| pairs::split_straddled(r, colour))
         .flat_map(|r| pairs::split(r, colour))
         .collect();
     // Every measurable piece, whatever its length: short pieces of one hair are joined

@@ -1,4 +1,5 @@
-//! Stage 5: touching parallel pairs. Two hairs lying side by side (from one follicular
+//! Stage 5: touching parallel pairs (and pairs a narrow gap apart, traced along the skin
+//! between them: [`split_straddled`]). Two hairs lying side by side (from one follicular
 //! opening, edges touching) look like one wide line to the ridge filter and are traced and
 //! measured as one hair of their summed width. Their cross-section tells them apart from
 //! one hair with a lighter medulla or a highlight stripe: each member is a full dip of its
@@ -257,31 +258,167 @@ pub fn split(raw: RawHair, colour: Option<&Colour>) -> Vec<RawHair> {
             !shifts.is_empty() && crate::stats::median(&shifts) >= -NEUTRAL_SHIFT as f64
         })
         .collect();
+    replace_runs(&raw, &runs, |k, side| {
+        found[k].as_ref().map(|s| s.members[side].clone())
+    })
+    .unwrap_or_else(|| vec![raw])
+}
+
+/// `raw` with each run [a, b) of its profiles replaced by its two members (`member(k,
+/// side)`, side 0 the left one); the rest stays as pieces of the whole. `None` without runs.
+fn replace_runs(
+    raw: &RawHair,
+    runs: &[(usize, usize)],
+    member: impl Fn(usize, usize) -> Option<(Profile, Vec<f32>)>,
+) -> Option<Vec<RawHair>> {
     if runs.is_empty() {
-        return vec![raw];
+        return None;
     }
     let whole = |range: std::ops::Range<usize>| {
         sub_hair(
-            &raw,
+            raw,
             range.map(|k| (raw.profiles[k], raw.samples[k].clone())),
         )
     };
     let mut out = Vec::new();
     let mut next = 0;
-    for &(a, b) in &runs {
+    for &(a, b) in runs {
         if a > next {
             out.extend(whole(next..a));
         }
         for side in 0..2 {
-            let members = (a..b).filter_map(|k| found[k].as_ref().map(|s| s.members[side].clone()));
-            out.extend(sub_hair(&raw, members));
+            out.extend(sub_hair(raw, (a..b).filter_map(|k| member(k, side))));
         }
         next = b;
     }
-    if next < n {
-        out.extend(whole(next..n));
+    if next < raw.profiles.len() {
+        out.extend(whole(next..raw.profiles.len()));
     }
-    out
+    Some(out)
+}
+
+/// A profile whose measured hair lies at least this share of its width off the trace: the
+/// trace runs beside the hair, not along it.
+const STRADDLE_MIN_OFFSET_SHARE: f32 = 0.4;
+/// The hair on the trace's other side must be at least this share of the first's peak.
+const STRADDLE_MIN_PEAK_SHARE: f32 = 0.5;
+
+/// `q` moved by `k` samples: the profile re-centred `k` samples along the normal (ends
+/// replicated).
+fn shifted(q: &[f32], k: isize) -> Vec<f32> {
+    let n = q.len() as isize;
+    (0..n)
+        .map(|i| q[(i + k).clamp(0, n - 1) as usize])
+        .collect()
+}
+
+/// The two members of a pair profile, left first: each profile with its samples.
+type Members = [(Profile, Vec<f32>); 2];
+
+/// The two hairs either side of a profile taken across the skin between them, re-centred on
+/// each (left first), or `None` when the profile is across one hair.
+fn straddled(p: &Profile, q: &[f32], half: f32, colour: Option<&Colour>) -> Option<Members> {
+    let step = SAMPLE_STEP_PX;
+    let w = p.separation();
+    let c = 0.5 * (p.left + p.right);
+    if c.abs() < STRADDLE_MIN_OFFSET_SHARE * w {
+        return None;
+    }
+    // The densest point on the trace's other side, within a hair's width of the trace.
+    let idx = |x: f32| ((x + half) / step).round() as isize;
+    let (lo, hi) = if c > 0.0 {
+        (idx(-(c + w + 2.0)).max(0), idx(0.0))
+    } else {
+        (idx(0.0), idx(-c + w + 2.0).min(q.len() as isize - 1))
+    };
+    let (mut io, mut vo) = (lo, f32::MIN);
+    for i in lo..=hi {
+        if q[i as usize] > vo {
+            (io, vo) = (i, q[i as usize]);
+        }
+    }
+    if vo < STRADDLE_MIN_PEAK_SHARE * p.peak {
+        return None;
+    }
+    let noise = band_noise(q);
+    let centre = idx(0.0);
+    let kc = idx(c) - centre;
+    let ko = io - centre;
+    let qo = shifted(q, ko);
+    let (l, r, _, _) = edges(&qo, half, 0.5 * w + 2.0, noise)?;
+    let xo = ko as f32 * step;
+    // The two hairs must not overlap: skin lies between them.
+    let (a, b) = if c > 0.0 {
+        ((xo + l, xo + r), (p.left, p.right))
+    } else {
+        ((p.left, p.right), (xo + l, xo + r))
+    };
+    if a.1 >= b.0 {
+        return None;
+    }
+    if let Some(colour) = colour {
+        let j = Junction {
+            at: 0.5 * (a.1 + b.0),
+            densest: [0.5 * (a.0 + a.1), 0.5 * (b.0 + b.1)],
+        };
+        // A highlight stripe between two halves of one shaft is not a gap.
+        if chroma_shift(colour, p, &j).is_some_and(|v| v < -NEUTRAL_SHIFT) {
+            return None;
+        }
+    }
+    // Each measured from its outer edge: its outer half mirrored about its centre, so the
+    // neighbour is out of its window (as for touching pairs).
+    let out = c.signum();
+    let member = |centre: f32, dir: f32, level: f32| -> Option<(Profile, Vec<f32>)> {
+        let m = mirrored(q, half, centre, dir);
+        let (l, r, peak, edge_sigma) = edges(&m, half, 0.5 * w + 2.0, noise)?;
+        let at = [
+            p.at[0] + centre * p.normal[0],
+            p.at[1] + centre * p.normal[1],
+        ];
+        Some((
+            Profile {
+                at,
+                left: l,
+                right: r,
+                peak,
+                edge_sigma,
+                level,
+                ..*p
+            },
+            m,
+        ))
+    };
+    let co = xo + 0.5 * (l + r);
+    let own = member(c, out, p.level)?;
+    let other = member(
+        co,
+        -out,
+        p.level + (q[io as usize] - q[(centre + kc).clamp(0, q.len() as isize - 1) as usize]),
+    )?;
+    Some(if c > 0.0 { [other, own] } else { [own, other] })
+}
+
+/// Splits the stretches of `raw` traced along the skin between two hairs a small gap
+/// apart (the ridge filter found the pair as one wide line at a coarse scale) into the two
+/// hairs; each profile there had read one of them, the nearer or the darker. The rest of
+/// the trace stays as it was.
+pub fn split_straddled(raw: RawHair, colour: Option<&Colour>) -> Vec<RawHair> {
+    let n = raw.profiles.len();
+    if n < MIN_RUN_PROFILES {
+        return vec![raw];
+    }
+    let found: Vec<Option<Members>> = raw
+        .profiles
+        .iter()
+        .zip(&raw.samples)
+        .map(|(p, q)| straddled(p, q, raw.half, colour))
+        .collect();
+    let runs = runs(&found.iter().map(Option::is_some).collect::<Vec<_>>());
+    replace_runs(&raw, &runs, |k, side| {
+        found[k].as_ref().map(|s| s[side].clone())
+    })
+    .unwrap_or_else(|| vec![raw])
 }
 
 /// How much more neutral (less chromatic) junction `j` is than both members' densest
