@@ -302,6 +302,9 @@ fn replace_runs(
 const STRADDLE_MIN_OFFSET_SHARE: f32 = 0.4;
 /// The hair on the trace's other side must be at least this share of the first's peak.
 const STRADDLE_MIN_PEAK_SHARE: f32 = 0.5;
+/// Largest change (px, 10th to 90th percentile) of the two hairs' spacing along a split
+/// stretch: parallel hairs keep it, hairs crossing at a small angle do not.
+const STRADDLE_MAX_SPACING_CHANGE_PX: f64 = 3.0;
 
 /// `q` moved by `k` samples: the profile re-centred `k` samples along the normal (ends
 /// replicated).
@@ -414,7 +417,22 @@ pub fn split_straddled(raw: RawHair, colour: Option<&Colour>) -> Vec<RawHair> {
         .zip(&raw.samples)
         .map(|(p, q)| straddled(p, q, raw.half, colour))
         .collect();
-    let runs = runs(&found.iter().map(Option::is_some).collect::<Vec<_>>());
+    // Parallel pairs keep their spacing; two hairs crossing at a small angle do not.
+    let runs: Vec<(usize, usize)> = runs(&found.iter().map(Option::is_some).collect::<Vec<_>>())
+        .into_iter()
+        .filter(|&(a, b)| {
+            let mut d: Vec<f64> = found[a..b]
+                .iter()
+                .flatten()
+                .map(|[(p, _), (o, _)]| {
+                    ((p.at[0] - o.at[0]) as f64).hypot((p.at[1] - o.at[1]) as f64)
+                })
+                .collect();
+            let lo = crate::stats::quantile_mut(&mut d, 0.1);
+            let hi = crate::stats::quantile_mut(&mut d, 0.9);
+            hi - lo <= STRADDLE_MAX_SPACING_CHANGE_PX
+        })
+        .collect();
     replace_runs(&raw, &runs, |k, side| {
         found[k].as_ref().map(|s| s[side].clone())
     })
