@@ -541,10 +541,15 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
     }
 
     // Second pass: normal and offset of every pixel the tracer can use, at its scale.
-    let mut normal = vec![[1.0f32, 0.0]; h * w];
-    let mut offset = vec![0f32; h * w];
+    // Each scale's results are kept in its pixels' order and spread over the maps in one
+    // row-major pass at the end: written straight into the image-sized maps, scale by
+    // scale, nearly every store missed the cache.
     let (scale, polarity) = best.scale_and_polarity();
     let by_scale = pixels_by_scale(&scale, &best, scales.len());
+    let mut geometry: Vec<Vec<[f32; 3]>> = by_scale
+        .iter()
+        .map(|p| Vec::with_capacity(p.len()))
+        .collect();
     let mut batch = GeometryBatch::default();
     let mut level_derivs = Vec::new();
     for (si, &level) in levels.iter().enumerate() {
@@ -608,12 +613,12 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
                 batch.set(k, derivs(i - row_start, y));
             }
             batch.solve(chunk.len());
-            for (k, &i) in chunk.iter().enumerate() {
-                normal[i as usize] = [batch.nx[k], batch.ny[k]];
-                offset[i as usize] = batch.offset[k];
-            }
+            geometry[si]
+                .extend((0..chunk.len()).map(|k| [batch.nx[k], batch.ny[k], batch.offset[k]]));
         }
     }
+    drop((blurred, resp, level_derivs, by_scale));
+    let (normal, offset) = spread_geometry(&scale, &best, &geometry);
 
     let shape = (h, w);
     let contrast = pyramid.swap_remove(0);
@@ -699,6 +704,32 @@ impl GeometryBatch {
 #[inline]
 fn traceable(strength: f32, snr: f32) -> bool {
     (snr >= crate::trace::SNR_LOW) & (strength >= crate::trace::STRENGTH_MIN)
+}
+
+/// The normal and offset maps from each scale's results (`geometry[s]`: one per traceable
+/// pixel of scale s, in row-major order, as `pixels_by_scale` lists them); (1, 0) and 0
+/// at the other pixels.
+fn spread_geometry(
+    scale: &[u8],
+    best: &Best,
+    geometry: &[Vec<[f32; 3]>],
+) -> (Vec<[f32; 2]>, Vec<f32>) {
+    let mut next = vec![0usize; geometry.len()];
+    let mut normal = Vec::with_capacity(scale.len());
+    let mut offset = Vec::with_capacity(scale.len());
+    for (i, &s) in scale.iter().enumerate() {
+        if traceable(best.strength[i], best.snr[i]) {
+            let s = s as usize;
+            let [nx, ny, t] = geometry[s][next[s]];
+            next[s] += 1;
+            normal.push([nx, ny]);
+            offset.push(t);
+        } else {
+            normal.push([1.0, 0.0]);
+            offset.push(0.0);
+        }
+    }
+    (normal, offset)
 }
 
 /// Indices of the traceable pixels, grouped by their scale, each group in row-major order.
