@@ -49,9 +49,12 @@ pub struct RidgeMap {
     pub scale: Array2<u8>,
     /// +1 for a dark line (valley), −1 for a light line (ridge), 0 for none.
     pub polarity: Array2<i8>,
-    /// Unit normal across the line at the best scale (x, y components).
+    /// Unit normal across the line at the best scale (x, y components). Computed only
+    /// where the tracer can use it (`snr` ≥ `trace::SNR_LOW` and `strength` ≥
+    /// `trace::STRENGTH_MIN`); (1, 0) elsewhere.
     pub normal: Array2<[f32; 2]>,
     /// Offset (px, along `normal`) from the pixel centre to the line's sub-pixel centre.
+    /// Computed where `normal` is; 0 elsewhere.
     pub offset: Array2<f32>,
     /// The σ (px) of each scale.
     pub scales: Vec<f32>,
@@ -537,11 +540,16 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         }
     }
 
-    // Second pass: normal and offset of every pixel that took a scale, at that scale.
-    let mut normal = vec![[1.0f32, 0.0]; h * w];
-    let mut offset = vec![0f32; h * w];
+    // Second pass: normal and offset of every pixel the tracer can use, at its scale.
+    // Each scale's results are kept in its pixels' order and spread over the maps in one
+    // row-major pass at the end: written straight into the image-sized maps, scale by
+    // scale, nearly every store missed the cache.
     let (scale, polarity) = best.scale_and_polarity();
-    let by_scale = pixels_by_scale(&scale, &polarity, scales.len());
+    let by_scale = pixels_by_scale(&scale, &best, scales.len());
+    let mut geometry: Vec<Vec<[f32; 3]>> = by_scale
+        .iter()
+        .map(|p| Vec::with_capacity(p.len()))
+        .collect();
     let mut batch = GeometryBatch::default();
     let mut level_derivs = Vec::new();
     for (si, &level) in levels.iter().enumerate() {
@@ -560,8 +568,7 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         let f = (1 << level) as f32;
         if level > 0 {
             // Each level pixel's derivatives once (most are a corner of several pixels).
-            level_derivs.clear();
-            level_derivs.extend((0..lh * lw).map(|j| derivs_in(&blurred, lh, lw, j % lw, j / lw)));
+            derivs_map(&blurred, (lh, lw), &mut level_derivs);
         }
         // The interpolation cell of every full-resolution column and row on this level,
         // once per scale instead of once per pixel (the same values).
@@ -573,8 +580,9 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         } else {
             (Vec::new(), Vec::new())
         };
-        let derivs = |i: usize| {
-            let (x, y) = (i % w, i / w);
+        // f is a power of two: multiplying by its exact reciprocal is the same as dividing.
+        let (inv_f, inv_f2) = (1.0 / f, 1.0 / (f * f));
+        let derivs = |x: usize, y: usize| {
             if level == 0 {
                 return derivs_in(&blurred, h, w, x, y);
             }
@@ -586,24 +594,31 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
                 [y0 * lw + x0, y0 * lw + x1, y1 * lw + x0, y1 * lw + x1].map(|j| level_derivs[j]);
             let mix = |g: fn(&Derivs) -> f32| lerp2(g(&c[0]), g(&c[1]), g(&c[2]), g(&c[3]), tx, ty);
             Derivs {
-                gx: mix(|d| d.gx) / f,
-                gy: mix(|d| d.gy) / f,
-                xx: mix(|d| d.xx) / (f * f),
-                xy: mix(|d| d.xy) / (f * f),
-                yy: mix(|d| d.yy) / (f * f),
+                gx: mix(|d| d.gx) * inv_f,
+                gy: mix(|d| d.gy) * inv_f,
+                xx: mix(|d| d.xx) * inv_f2,
+                xy: mix(|d| d.xy) * inv_f2,
+                yy: mix(|d| d.yy) * inv_f2,
             }
         };
+        // The pixels are in row-major order: their rows are followed, not divided out.
+        let (mut y, mut row_start) = (0usize, 0usize);
         for chunk in pixels.chunks(GEOMETRY_BATCH) {
             for (k, &i) in chunk.iter().enumerate() {
-                batch.set(k, derivs(i as usize));
+                let i = i as usize;
+                while i >= row_start + w {
+                    y += 1;
+                    row_start += w;
+                }
+                batch.set(k, derivs(i - row_start, y));
             }
             batch.solve(chunk.len());
-            for (k, &i) in chunk.iter().enumerate() {
-                normal[i as usize] = [batch.nx[k], batch.ny[k]];
-                offset[i as usize] = batch.offset[k];
-            }
+            geometry[si]
+                .extend((0..chunk.len()).map(|k| [batch.nx[k], batch.ny[k], batch.offset[k]]));
         }
     }
+    drop((blurred, resp, level_derivs, by_scale));
+    let (normal, offset) = spread_geometry(&scale, &best, &geometry);
 
     let shape = (h, w);
     let contrast = pyramid.swap_remove(0);
@@ -683,18 +698,50 @@ impl GeometryBatch {
     }
 }
 
-/// Indices of the pixels that took a scale (polarity set), grouped by that scale, each
-/// group in row-major order.
-fn pixels_by_scale(scale: &[u8], polarity: &[i8], n: usize) -> Vec<Vec<u32>> {
-    let mut counts = vec![0usize; n];
-    for (&s, &p) in scale.iter().zip(polarity) {
-        if p != 0 {
-            counts[s as usize] += 1;
+/// Whether the tracer can use a pixel (`trace`'s centre mask tests its normal and offset
+/// only where this holds): response at least `STRENGTH_MIN`, significance at least
+/// `SNR_LOW`. Such a pixel took a scale (an untaken pixel has strength and snr 0).
+#[inline]
+fn traceable(strength: f32, snr: f32) -> bool {
+    (snr >= crate::trace::SNR_LOW) & (strength >= crate::trace::STRENGTH_MIN)
+}
+
+/// The normal and offset maps from each scale's results (`geometry[s]`: one per traceable
+/// pixel of scale s, in row-major order, as `pixels_by_scale` lists them); (1, 0) and 0
+/// at the other pixels.
+fn spread_geometry(
+    scale: &[u8],
+    best: &Best,
+    geometry: &[Vec<[f32; 3]>],
+) -> (Vec<[f32; 2]>, Vec<f32>) {
+    let mut next = vec![0usize; geometry.len()];
+    let mut normal = Vec::with_capacity(scale.len());
+    let mut offset = Vec::with_capacity(scale.len());
+    for (i, &s) in scale.iter().enumerate() {
+        if traceable(best.strength[i], best.snr[i]) {
+            let s = s as usize;
+            let [nx, ny, t] = geometry[s][next[s]];
+            next[s] += 1;
+            normal.push([nx, ny]);
+            offset.push(t);
+        } else {
+            normal.push([1.0, 0.0]);
+            offset.push(0.0);
         }
     }
+    (normal, offset)
+}
+
+/// Indices of the traceable pixels, grouped by their scale, each group in row-major order.
+fn pixels_by_scale(scale: &[u8], best: &Best, n: usize) -> Vec<Vec<u32>> {
+    let used = |i: usize| traceable(best.strength[i], best.snr[i]);
+    let mut counts = vec![0usize; n];
+    for (i, &s) in scale.iter().enumerate() {
+        counts[s as usize] += used(i) as usize;
+    }
     let mut out: Vec<Vec<u32>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
-    for (i, (&s, &p)) in scale.iter().zip(polarity).enumerate() {
-        if p != 0 {
+    for (i, &s) in scale.iter().enumerate() {
+        if used(i) {
             out[s as usize].push(i as u32);
         }
     }
@@ -738,8 +785,9 @@ fn offer_level(
         let ly = y >> level;
         if y == 0 || ly != (y - 1) >> level {
             // Pixels whose block is not near the floor are left out (0 never passes it).
-            for (x, v) in near_row.iter_mut().enumerate() {
-                *v = (near[ly * lw + (x >> level)] as u32).wrapping_neg();
+            let level_row = &near[ly * lw..][..lw];
+            for (run, &n) in near_row.chunks_mut(1 << level).zip(level_row) {
+                run.fill((n as u32).wrapping_neg());
             }
         }
         let (y0, y1, ty) = axis_cell(lh, level_coord(y, f));
@@ -752,12 +800,48 @@ fn offer_level(
     }
 }
 
+/// `derivs_in` of every pixel of a row-major h×w image, into `out` (reusing its
+/// allocation): the same differences, interior rows on row slices.
+fn derivs_map(s: &[f32], (h, w): (usize, usize), out: &mut Vec<Derivs>) {
+    out.clear();
+    out.reserve(h * w);
+    for y in 0..h {
+        if y == 0 || y + 1 == h || w < 3 {
+            out.extend((0..w).map(|x| derivs_in(s, h, w, x, y)));
+            continue;
+        }
+        let (rm, r0, rp) = (
+            &s[(y - 1) * w..][..w],
+            &s[y * w..][..w],
+            &s[(y + 1) * w..][..w],
+        );
+        out.push(derivs_in(s, h, w, 0, y));
+        out.extend(
+            rm.windows(3)
+                .zip(r0.windows(3))
+                .zip(rp.windows(3))
+                .map(|((m, c), p)| Derivs {
+                    gx: 0.5 * (c[2] - c[0]),
+                    gy: 0.5 * (p[1] - m[1]),
+                    xx: c[2] - 2.0 * c[1] + c[0],
+                    yy: p[1] - 2.0 * c[1] + m[1],
+                    xy: 0.25 * (p[2] - p[0] - m[2] + m[0]),
+                }),
+        );
+        out.push(derivs_in(s, h, w, w - 1, y));
+    }
+}
+
 /// 3×3 dilation of a row-major lh×lw mask (a pixel is set when any neighbour is).
 fn dilate3(m: &[bool], lh: usize, lw: usize) -> Vec<bool> {
-    let mut rows = vec![false; lh * lw];
+    // Each row ORed with itself shifted one pixel left and right (vectorises).
+    let mut rows = m.to_vec();
     for (o, r) in rows.chunks_exact_mut(lw).zip(m.chunks_exact(lw)) {
-        for (x, v) in o.iter_mut().enumerate() {
-            *v = r[x.saturating_sub(1)..(x + 2).min(lw)].contains(&true);
+        for (v, &l) in o[1..].iter_mut().zip(r) {
+            *v |= l;
+        }
+        for (v, &rr) in o.iter_mut().zip(&r[1..]) {
+            *v |= rr;
         }
     }
     let mut out = vec![false; lh * lw];
@@ -988,6 +1072,39 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn derivs_map_and_dilate3_match_per_pixel() {
+        for (h, w) in [(1, 1), (1, 4), (4, 1), (2, 2), (3, 3), (5, 7), (9, 4)] {
+            let img: Vec<f32> = (0..h * w)
+                .map(|i| (((i * 37 + 11) % 23) as f32 / 7.0).sin())
+                .collect();
+            let mut d = vec![Derivs::default(); 3];
+            derivs_map(&img, (h, w), &mut d);
+            assert_eq!(d.len(), h * w);
+            let mask: Vec<bool> = img.iter().map(|&v| v > 0.6).collect();
+            let dil = dilate3(&mask, h, w);
+            for y in 0..h {
+                for x in 0..w {
+                    let e = derivs_in(&img, h, w, x, y);
+                    let g = d[y * w + x];
+                    for (a, b) in [
+                        (e.gx, g.gx),
+                        (e.gy, g.gy),
+                        (e.xx, g.xx),
+                        (e.xy, g.xy),
+                        (e.yy, g.yy),
+                    ] {
+                        assert_eq!(a.to_bits(), b.to_bits(), "{h}x{w} at ({x}, {y})");
+                    }
+                    let near = (y.saturating_sub(1)..(y + 2).min(h)).any(|yy| {
+                        (x.saturating_sub(1)..(x + 2).min(w)).any(|xx| mask[yy * w + xx])
+                    });
+                    assert_eq!(dil[y * w + x], near, "{h}x{w} at ({x}, {y})");
+                }
+            }
+        }
     }
 
     #[test]
