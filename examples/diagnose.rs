@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use trichometer::truth::TruthImage;
-use trichometer::{enhance, link, load, measure, pairs, trace};
+use trichometer::{enhance, link, load, measure, trace};
 
 /// Share of a truth hair's points within `tol` px of some point of `lines`.
 fn coverage(truth: &[[f64; 2]], lines: &[Vec<[f32; 2]>], tol: f64) -> f64 {
@@ -54,24 +54,10 @@ fn main() {
         }
         let traces = trace::trace(&ridge);
         let tr_lines: Vec<Vec<[f32; 2]>> = traces.iter().map(|t| t.points.clone()).collect();
-        let raws: Vec<measure::RawHair> = traces
-            .into_iter()
-            .map(|t| {
-                measure::profile_trace(
-                    &ridge.contrast,
-                    colour.as_ref(),
-                    t,
-                    1.0,
-                    s.max_width_px as f32,
-                )
-            })
-            .flat_map(measure::split_at_gaps)
-            .collect();
-        let blur = measure::estimate_blur(&raws).unwrap_or(1.0);
-        let raws: Vec<measure::RawHair> = raws
-            .into_iter()
-            .flat_map(|r| pairs::split(r, colour.as_ref()))
-            .collect();
+        let raws = trichometer::profile_traces(&ridge, traces, colour.as_ref(), s.max_width_px);
+        let blur = measure::estimate_blur(&raws)
+            .unwrap_or(measure::profile_blur(measure::DEFAULT_BLUR_SIGMA));
+        let raws = trichometer::split_pairs(raws, colour.as_ref());
         let meas_lines: Vec<Vec<[f32; 2]>> = raws.iter().map(|r| r.path.clone()).collect();
         let mut acc_lines = Vec::new();
         let mut rej: Vec<(Vec<[f32; 2]>, String)> = Vec::new();

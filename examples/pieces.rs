@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use trichometer::truth::TruthImage;
-use trichometer::{enhance, link, load, measure, pairs, reject, trace};
+use trichometer::{enhance, link, load, measure, reject, trace};
 
 /// Grid cell (px) of the truth-point lookup.
 const CELL: f64 = 8.0;
@@ -29,23 +29,16 @@ fn main() {
         let colour = img.as_rgb8().map(load::Colour::new);
         let s = trichometer::Settings::default();
         let ridge = enhance::ridges(&lum, s.max_width_px);
-        let raws: Vec<measure::RawHair> = trace::trace(&ridge)
+        let raws = trichometer::profile_traces(
+            &ridge,
+            trace::trace(&ridge),
+            colour.as_ref(),
+            s.max_width_px,
+        );
+        let blur = measure::estimate_blur(&raws)
+            .unwrap_or(measure::profile_blur(measure::DEFAULT_BLUR_SIGMA));
+        let pieces: Vec<link::Piece> = trichometer::split_pairs(raws, colour.as_ref())
             .into_iter()
-            .map(|t| {
-                measure::profile_trace(
-                    &ridge.contrast,
-                    colour.as_ref(),
-                    t,
-                    1.0,
-                    s.max_width_px as f32,
-                )
-            })
-            .flat_map(measure::split_at_gaps)
-            .collect();
-        let blur = measure::estimate_blur(&raws).unwrap_or(1.0);
-        let pieces: Vec<link::Piece> = raws
-            .into_iter()
-            .flat_map(|r| pairs::split(r, colour.as_ref()))
             .filter_map(|r| {
                 Some(link::Piece {
                     m: measure::finish(&r, blur, 0.0).ok()?,

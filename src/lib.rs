@@ -84,20 +84,7 @@ pub fn analyze_planes(
     let mut warnings = Vec::new();
     let ridge = enhance::ridges(lum, settings.max_width_px);
     let traces = trace::trace(&ridge);
-    let max_w = settings.max_width_px as f32;
-    let raws: Vec<measure::RawHair> = traces
-        .into_iter()
-        .map(|t| {
-            measure::profile_trace(
-                &ridge.contrast,
-                colour,
-                t,
-                measure::DEFAULT_BLUR_SIGMA as f32,
-                max_w,
-            )
-        })
-        .flat_map(measure::split_at_gaps)
-        .collect();
+    let raws = profile_traces(&ridge, traces, colour, settings.max_width_px);
     let blur = match measure::estimate_blur(&raws) {
         Some(b) => b,
         None => {
@@ -110,12 +97,7 @@ pub fn analyze_planes(
             measure::profile_blur(measure::DEFAULT_BLUR_SIGMA)
         }
     };
-    // Touching parallel pairs become their two members.
-    let raws: Vec<measure::RawHair> = raws
-        .into_iter()
-        .flat_map(|r| pairs::split_straddled(r, colour))
-        .flat_map(|r| pairs::split(r, colour))
-        .collect();
+    let raws = split_pairs(raws, colour);
     // Every measurable piece, whatever its length: short pieces of one hair are joined
     // into the whole hair before the length limit applies.
     let pieces: Vec<link::Piece> = raws
@@ -185,6 +167,41 @@ pub fn analyze_planes(
         hairs,
         warnings,
     })
+}
+
+/// Profiles across every trace, each hair cut where it has no measurable profile for a
+/// stretch: the raw hairs the blur is estimated from (stage 4 of [`analyze_planes`]).
+pub fn profile_traces(
+    ridge: &enhance::RidgeMap,
+    traces: Vec<trace::Trace>,
+    colour: Option<&load::Colour>,
+    max_width_px: f64,
+) -> Vec<measure::RawHair> {
+    traces
+        .into_iter()
+        .map(|t| {
+            measure::profile_trace(
+                &ridge.contrast,
+                colour,
+                t,
+                measure::DEFAULT_BLUR_SIGMA as f32,
+                max_width_px as f32,
+            )
+        })
+        .flat_map(measure::split_at_gaps)
+        .collect()
+}
+
+/// Raw hairs with their pair stretches replaced by the two members: traces run along the
+/// skin between two hairs a narrow gap apart, then touching parallel pairs (stage 5).
+pub fn split_pairs(
+    raws: Vec<measure::RawHair>,
+    colour: Option<&load::Colour>,
+) -> Vec<measure::RawHair> {
+    raws.into_iter()
+        .flat_map(|r| pairs::split_straddled(r, colour))
+        .flat_map(|r| pairs::split(r, colour))
+        .collect()
 }
 
 /// Lines whose width is flagged as uncertain must be this many times the shortest hair's
@@ -348,39 +365,15 @@ mod tests {
         let blur = measure::profile_blur(1.0);
         let clear = Array2::from_elem((200, 200), 6.0f32);
         let faint = Array2::from_elem((200, 200), 2.0f32);
+        let keep = |m: &measure::Measured, snr: &Array2<f32>| long_enough(m, 40.0, snr, blur);
         // Straight, well above the noise: reported from 40 px.
-        assert!(long_enough(&narrow_line(60, 2.0, None), 40.0, &clear, blur));
-        assert!(!long_enough(
-            &narrow_line(30, 2.0, None),
-            40.0,
-            &clear,
-            blur
-        ));
+        assert!(keep(&narrow_line(60, 2.0, None), &clear));
+        assert!(!keep(&narrow_line(30, 2.0, None), &clear));
         // Faint, or bent like a bubble rim: needs 2.5x the length.
-        assert!(!long_enough(
-            &narrow_line(60, 2.0, None),
-            40.0,
-            &faint,
-            blur
-        ));
-        assert!(!long_enough(
-            &narrow_line(60, 2.0, Some(40.0)),
-            40.0,
-            &clear,
-            blur
-        ));
-        assert!(long_enough(
-            &narrow_line(110, 2.0, None),
-            40.0,
-            &faint,
-            blur
-        ));
+        assert!(!keep(&narrow_line(60, 2.0, None), &faint));
+        assert!(!keep(&narrow_line(60, 2.0, Some(40.0)), &clear));
+        assert!(keep(&narrow_line(110, 2.0, None), &faint));
         // Flagged for another reason (wide enough to resolve): the long rule holds.
-        assert!(!long_enough(
-            &narrow_line(60, 4.0, None),
-            40.0,
-            &clear,
-            blur
-        ));
+        assert!(!keep(&narrow_line(60, 4.0, None), &clear));
     }
 }

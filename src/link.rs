@@ -690,13 +690,7 @@ mod tests {
     #[test]
     fn disc_rows_are_the_pixels_of_the_per_pixel_test() {
         let size = (23, 31);
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::stats::test_uniform(0x2545_F491_4F6C_DD1Du64);
         for k in 0..2000 {
             // Centres inside, near and beyond the edges, on and off half pixels.
             let mut c = [40.0 * next() - 5.0, 30.0 * next() - 4.0];
@@ -725,13 +719,7 @@ mod tests {
     #[test]
     fn disc_cells_list_every_disc_covering_a_pixel_in_order() {
         let (h, w) = (41, 57);
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::stats::test_uniform(0x2545_F491_4F6C_DD1Du64);
         for _ in 0..50 {
             // Lines of points, some beyond the edges, with radii up to 12 px.
             let lines: Vec<Vec<[f64; 2]>> = (0..1 + (next() * 6.0) as usize)

@@ -204,13 +204,7 @@ mod tests {
 
     #[test]
     fn lookup_matches_the_painted_maps() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::stats::test_uniform(0x9E37_79B9_7F4A_7C15u64);
         let size = (97, 61);
         let mut rejected = 0;
         for _ in 0..300 {

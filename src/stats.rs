@@ -158,6 +158,17 @@ impl Histogram {
     }
 }
 
+/// Deterministic uniform numbers in [0, 1) for tests (xorshift64 from `seed`, nonzero).
+#[cfg(test)]
+pub(crate) fn test_uniform(mut seed: u64) -> impl FnMut() -> f64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,19 +173,9 @@ pub fn trace(ridge: &RidgeMap) -> Vec<Trace> {
 pub fn measure(ridge: &RidgeMap, traces: Vec<Trace>) -> usize {
     use trichometer::measure;
     let settings = Settings::default();
-    let raws: Vec<measure::RawHair> = traces
-        .into_iter()
-        .map(|t| {
-            measure::profile_trace(
-                &ridge.contrast,
-                None,
-                t,
-                measure::DEFAULT_BLUR_SIGMA as f32,
-                settings.max_width_px as f32,
-            )
-        })
-        .collect();
-    let blur = measure::estimate_blur(&raws).unwrap_or(measure::DEFAULT_BLUR_SIGMA);
+    let raws = trichometer::profile_traces(ridge, traces, None, settings.max_width_px);
+    let blur =
+        measure::estimate_blur(&raws).unwrap_or(measure::profile_blur(measure::DEFAULT_BLUR_SIGMA));
     raws.iter()
         .filter(|r| measure::finish(r, blur, settings.min_length_px).is_ok())
         .count()
