@@ -696,26 +696,21 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
         (p.separation() / p.edge_sigma) as f64 >= BLUR_ESTIMATE_MIN_RATIO
             && p.peak >= BLUR_MIN_SNR * p.noise
     };
-    // Only lines that are lines: a piece shorter than a few times its own width is a
-    // blob or a patch (a lesion's soft structures, the gap between two fibres), whose
-    // soft edges are its own, not the optics'.
-    let elongated: Vec<&RawHair> = hairs
+    // Each hair's bar-like profiles, once. Only lines that are lines: a piece shorter than
+    // a few times its own width is a blob or a patch (a lesion's soft structures, the gap
+    // between two fibres), whose soft edges are its own, not the optics'.
+    let elongated: Vec<(&RawHair, Vec<&Profile>, f64)> = hairs
         .iter()
-        .filter(|h| {
-            let seps: Vec<f64> = h
-                .profiles
-                .iter()
-                .filter(bar_like)
-                .map(|p| p.separation() as f64)
-                .collect();
-            seps.is_empty() || h.path.len() as f64 >= BLUR_MIN_ASPECT * median(&seps)
+        .filter_map(|h| {
+            let wide: Vec<&Profile> = h.profiles.iter().filter(bar_like).collect();
+            let seps: Vec<f64> = wide.iter().map(|p| p.separation() as f64).collect();
+            let m = if seps.is_empty() { 0.0 } else { median(&seps) };
+            (h.path.len() as f64 >= BLUR_MIN_ASPECT * m).then_some((h, wide, m))
         })
         .collect();
     let mut v: Vec<f64> = elongated
         .iter()
-        .flat_map(|h| h.profiles.iter())
-        .filter(bar_like)
-        .map(|p| p.edge_sigma as f64)
+        .flat_map(|(_, wide, _)| wide.iter().map(|p| p.edge_sigma as f64))
         .collect();
     if v.len() < BLUR_ESTIMATE_MIN_SAMPLES {
         return None;
@@ -729,17 +724,10 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
     // the blur: taken once, outside the refinement.
     let wide_hairs: Vec<(&RawHair, f64, f64, f64)> = elongated
         .iter()
-        .filter_map(|&h| {
-            let wide: Vec<&Profile> = h.profiles.iter().filter(bar_like).collect();
+        .filter_map(|&(h, ref wide, m)| {
             if wide.len() < BLUR_MIN_PROFILES_PER_HAIR || wide.len() * 2 < h.profiles.len() {
                 return None;
             }
-            let m = median(
-                &wide
-                    .iter()
-                    .map(|p| p.separation() as f64)
-                    .collect::<Vec<_>>(),
-            );
             let es = median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>());
             let contrast = median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
             Some((h, m, es, contrast))
