@@ -702,6 +702,54 @@ mod tests {
     }
 
     #[test]
+    fn a_central_highlight_does_not_hide_a_wide_shaft() {
+        // A neutral stripe along the middle of a 20 px shaft is a light line at a fine
+        // scale; the shaft must still be traced (once) and read at its width.
+        for amp in [0.2f32, 0.3] {
+            let sh = Shaft {
+                c: 60.0,
+                w: 20.0,
+                core: None,
+                highlight: Some((0.0, amp)),
+            };
+            let hairs = analyse(&render(&[sh], (120, 240), 1.0));
+            let w = widths_near(&hairs, 60.0);
+            eprintln!("amp {amp}: {}", listing(&hairs));
+            assert_eq!(w.len(), 1, "amp {amp}: {}", listing(&hairs));
+            assert!((w[0] - 20.0).abs() < 1.0, "amp {amp}: width {}", w[0]);
+        }
+    }
+
+    #[test]
+    fn skin_between_two_shafts_is_not_taken_for_a_highlight() {
+        // Two 10 px shafts 2.5 px of skin apart: the skin between them is a light line
+        // inside a dark band, like a highlight, but skin-coloured; the two stay apart.
+        let shafts = [
+            Shaft {
+                c: 54.0,
+                w: 10.0,
+                core: None,
+                highlight: None,
+            },
+            Shaft {
+                c: 66.5,
+                w: 10.0,
+                core: None,
+                highlight: None,
+            },
+        ];
+        let hairs = analyse(&render(&shafts, (120, 240), 1.0));
+        let (a, b) = (widths_near(&hairs, 54.0), widths_near(&hairs, 66.5));
+        assert_eq!((a.len(), b.len()), (1, 1), "hairs: {}", listing(&hairs));
+        assert!((a[0] - 10.0).abs() < 1.2 && (b[0] - 10.0).abs() < 1.2, "{a:?} {b:?}");
+        assert!(
+            widths_near(&hairs, 60.25).iter().all(|&w| w < 14.0),
+            "no merged hair: {}",
+            listing(&hairs)
+        );
+    }
+
+    #[test]
     fn junction_found_between_two_dips_not_in_one() {
         // Hair-positive profiles sampled every SAMPLE_STEP_PX from -half.
         let half = 16.0;
