@@ -463,11 +463,12 @@ impl Best {
         let dt = &mut self.dark_scale[start..start + n];
         for ((&r, q_best), s_best) in r.iter().zip(dq.iter_mut()).zip(dt.iter_mut()) {
             let q = r / ns;
-            // r < floor also for every light line (r < 0).
-            if !((r < floor) | (q <= *q_best)) {
-                *q_best = q;
-                *s_best = si;
-            }
+            // r < floor also for every light line (r < 0). Bit masks, as above.
+            let take = !((r < floor) | (q <= *q_best));
+            let m = (take as u32).wrapping_neg();
+            *q_best = f32::from_bits((q.to_bits() & m) | (q_best.to_bits() & !m));
+            let m8 = (take as u8).wrapping_neg();
+            *s_best = (si & m8) | (*s_best & !m8);
         }
     }
 
@@ -701,14 +702,18 @@ fn reclaim_highlights(
         let strength = best.dark_snr[i] * noise[ds as usize];
         if t & TAG_LIGHT == 0
             || (t & 0xff) >= ds
-            || c[i] >= 0.0
-            || !traceable(strength, best.dark_snr[i])
+            || c[i] >= -HIGHLIGHT_MIN_DARKNESS
+            || best.dark_snr[i] < crate::trace::SNR_HIGH
+            || strength < crate::trace::STRENGTH_MIN
         {
             continue;
         }
         let (x, y) = ((i % w) as isize, (i / w) as isize);
         let (inner, outer) = &rings[ds as usize];
         let shaft = inner.iter().map(|&(dx, dy)| at(x + dx, y + dy)).fold(f32::MIN, f32::max);
+        if cm[i] >= shaft - crate::measure::NEUTRAL_SHIFT {
+            continue;
+        }
         for (v, &(dx, dy)) in skin.iter_mut().zip(outer) {
             *v = at(x + dx, y + dy);
         }
@@ -724,6 +729,10 @@ fn reclaim_highlights(
 /// Radius (in σ of the shaft's scale, ≈ half its width) of the ring whose most
 /// coloured point stands for the shaft around a highlight.
 const SHAFT_RING_SIGMAS: f32 = 0.7;
+/// A highlight lies on a shaft: the pixel is at least this much darker than the skin
+/// (relative contrast; dark shafts are 0.3-0.9 darker, a highlight of the phantoms' or a
+/// glossy shaft's strength lifts that by at most about 0.25).
+const HIGHLIGHT_MIN_DARKNESS: f32 = 0.05;
 /// Skin ring radius beyond the shaft's edge (2σ), px: clear of the blurred edge.
 const SKIN_RING_MARGIN_PX: f32 = 3.0;
 /// Points on each ring around a pixel whose colour is compared.
