@@ -20,7 +20,7 @@ fn stages(c: &mut Criterion, case: &Case) {
     g.throughput(Throughput::Elements(case.width as u64 * case.height as u64));
     let img = support::decode(&case.jpeg);
     let lum = support::luminance(&img);
-    let ridge = support::ridges(&img, &lum);
+    let ridge = support::ridges(&lum);
     let traces = support::trace(&ridge);
     g.bench_function("decode_jpeg", |b| {
         b.iter(|| support::decode(black_box(&case.jpeg)))
@@ -28,7 +28,7 @@ fn stages(c: &mut Criterion, case: &Case) {
     g.bench_function("linear_luminance", |b| {
         b.iter(|| support::luminance(black_box(&img)))
     });
-    g.bench_function("ridges", |b| b.iter(|| support::ridges(black_box(&img), black_box(&lum))));
+    g.bench_function("ridges", |b| b.iter(|| support::ridges(black_box(&lum))));
     g.bench_function("trace", |b| b.iter(|| support::trace(black_box(&ridge))));
     g.bench_function("measure", |b| {
         b.iter_batched(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use trichometer::truth::TruthImage;
-use trichometer::{link, load, measure, trace};
+use trichometer::{enhance, link, load, measure, trace};
 
 /// Share of a truth hair's points within `tol` px of some point of `lines`.
 fn coverage(truth: &[[f64; 2]], lines: &[Vec<[f32; 2]>], tol: f64) -> f64 {
@@ -48,7 +48,7 @@ fn main() {
         let lum = load::linear_luminance(&img);
         let colour = img.as_rgb8().map(load::Colour::new);
         let s = trichometer::Settings::default();
-        let ridge = trichometer::ridge_map(&lum, colour.as_ref(), s.max_width_px);
+        let ridge = enhance::ridges(&lum, s.max_width_px);
         if std::env::var("VERBOSE").is_ok() {
             println!("scales {:?}\nnoise {:?}", ridge.scales, ridge.noise);
         }

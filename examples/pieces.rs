@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use trichometer::truth::TruthImage;
-use trichometer::{link, load, measure, reject, trace};
+use trichometer::{enhance, link, load, measure, reject, trace};
 
 /// Grid cell (px) of the truth-point lookup.
 const CELL: f64 = 8.0;
@@ -28,7 +28,7 @@ fn main() {
         let lum = load::linear_luminance(&img);
         let colour = img.as_rgb8().map(load::Colour::new);
         let s = trichometer::Settings::default();
-        let ridge = trichometer::ridge_map(&lum, colour.as_ref(), s.max_width_px);
+        let ridge = enhance::ridges(&lum, s.max_width_px);
         let raws = trichometer::profile_traces(
             &ridge,
             trace::trace(&ridge),

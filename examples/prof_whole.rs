@@ -13,7 +13,7 @@ use trichometer::{measure, trace, Settings};
 fn digest(case: &support::Case) -> u64 {
     let img = support::decode(&case.jpeg);
     let lum = support::luminance(&img);
-    let ridge = support::ridges(&img, &lum);
+    let ridge = support::ridges(&lum);
     let mut h = DefaultHasher::new();
     let traces = trace::trace(&ridge);
     for t in &traces {
@@ -54,9 +54,9 @@ fn main() {
         ] {
             let img = support::decode(&case.jpeg);
             let lum = support::luminance(&img);
-            let ridge = support::ridges(&img, &lum);
+            let ridge = support::ridges(&lum);
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-            let r = ms(support::median_time(reps, || support::ridges(&img, &lum)));
+            let r = ms(support::median_time(reps, || support::ridges(&lum)));
             let t = ms(support::median_time(reps, || support::trace(&ridge)));
             let traces = support::trace(&ridge);
             let m = ms(support::median_time(reps, || {

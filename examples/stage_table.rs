@@ -33,7 +33,7 @@ struct Row {
 fn time_case(case: &Case, reps: usize) -> Row {
     let img = support::decode(&case.jpeg);
     let lum = support::luminance(&img);
-    let ridge = support::ridges(&img, &lum);
+    let ridge = support::ridges(&lum);
     let traces = support::trace(&ridge);
     let hairs = support::whole(&img);
     Row {
@@ -42,7 +42,7 @@ fn time_case(case: &Case, reps: usize) -> Row {
         hairs,
         decode: ms(median_time(reps, || support::decode(&case.jpeg))),
         lum: ms(median_time(reps, || support::luminance(&img))),
-        ridges: ms(median_time(reps, || support::ridges(&img, &lum))),
+        ridges: ms(median_time(reps, || support::ridges(&lum))),
         trace: ms(median_time(reps, || support::trace(&ridge))),
         measure: ms(median_time(reps, || {
             support::measure(&ridge, traces.clone())

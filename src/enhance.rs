@@ -428,11 +428,6 @@ struct Best {
     /// Scale index in the low byte, `TAG_TAKEN` once a scale was taken, `TAG_LIGHT` for a
     /// light line: one u32 like the f32 maps, so the update loop vectorises.
     tag: Vec<u32>,
-    /// The most significant dark line at each pixel, whatever won overall (snr and scale
-    /// index): where a light line won but is a highlight on a dark shaft, the shaft takes
-    /// the pixel back (see `reclaim_highlights`).
-    dark_snr: Vec<f32>,
-    dark_scale: Vec<u8>,
 }
 
 const TAG_TAKEN: u32 = 1 << 8;
@@ -458,17 +453,6 @@ impl Best {
             snr[i] = f32::from_bits(blend(q.to_bits(), snr[i].to_bits()));
             let t = si as u32 | TAG_TAKEN | if r >= 0.0 { 0 } else { TAG_LIGHT };
             tag[i] = blend(t, tag[i]);
-        }
-        let dq = &mut self.dark_snr[start..start + n];
-        let dt = &mut self.dark_scale[start..start + n];
-        for ((&r, q_best), s_best) in r.iter().zip(dq.iter_mut()).zip(dt.iter_mut()) {
-            let q = r / ns;
-            // r < floor also for every light line (r < 0). Bit masks, as above.
-            let take = !((r < floor) | (q <= *q_best));
-            let m = (take as u32).wrapping_neg();
-            *q_best = f32::from_bits((q.to_bits() & m) | (q_best.to_bits() & !m));
-            let m8 = (take as u8).wrapping_neg();
-            *s_best = (si & m8) | (*s_best & !m8);
         }
     }
 
@@ -506,16 +490,6 @@ fn level_for(sigma: f32, (mut h, mut w): (usize, usize)) -> usize {
 /// normal and sub-pixel offset once per pixel, at its final scale only, instead of at
 /// every scale that improved it.
 pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
-    ridges_in_colour(lum, None, max_width_px)
-}
-
-/// [`ridges`] with the image's chroma map (see [`crate::load::Colour::chroma_map`]):
-/// light lines that are specular highlights on a dark shaft give the pixel back to it.
-pub fn ridges_in_colour(
-    lum: &Array2<f32>,
-    chroma: Option<&Array2<f32>>,
-    max_width_px: f64,
-) -> RidgeMap {
     let contrast = flatten(lum, max_width_px);
     let (h, w) = contrast.dim();
     let scales = scales_for(max_width_px);
@@ -532,8 +506,6 @@ pub fn ridges_in_colour(
         strength: vec![0.0; h * w],
         snr: vec![0.0; h * w],
         tag: vec![0; h * w],
-        dark_snr: vec![0.0; h * w],
-        dark_scale: vec![0; h * w],
     };
     let mut noise = Vec::with_capacity(scales.len());
     let (mut blurred, mut resp) = (Vec::new(), Vec::new());
@@ -568,9 +540,6 @@ pub fn ridges_in_colour(
         }
     }
 
-    if let Some(cm) = chroma {
-        reclaim_highlights(&mut best, &pyramid[0], cm, &scales, &noise);
-    }
     // Second pass: normal and offset of every pixel the tracer can use, at its scale.
     // Each scale's results are kept in its pixels' order and spread over the maps in one
     // row-major pass at the end: written straight into the image-sized maps, scale by
@@ -665,78 +634,6 @@ pub fn ridges_in_colour(
         noise,
     }
 }
-
-/// Gives the pixels where a light line won but which are a specular highlight on a dark
-/// shaft back to the shaft: the pixel is darker than the skin, a dark line is traceable
-/// there, and its colour is more neutral than both the shaft around it and the skin
-/// beyond the shaft (skin between two shafts is skin-coloured, a highlight is the colour
-/// of the light).
-fn reclaim_highlights(
-    best: &mut Best,
-    contrast: &Array2<f32>,
-    chroma: &Array2<f32>,
-    scales: &[f32],
-    noise: &[f32],
-) {
-    let (h, w) = contrast.dim();
-    let c = contrast.as_slice().expect("standard layout");
-    let cm = chroma.as_slice().expect("standard layout");
-    // Each scale's two rings as whole-pixel offsets: (shaft ring, skin ring).
-    let ring = |r: f32| -> Vec<(isize, isize)> {
-        (0..RING_POINTS)
-            .map(|k| {
-                let a = k as f32 * std::f32::consts::TAU / RING_POINTS as f32;
-                ((r * a.cos()).round() as isize, (r * a.sin()).round() as isize)
-            })
-            .collect()
-    };
-    let rings: Vec<_> = scales
-        .iter()
-        .map(|&sd| (ring((SHAFT_RING_SIGMAS * sd).max(1.5)), ring(2.0 * sd + SKIN_RING_MARGIN_PX)))
-        .collect();
-    let at = |x: isize, y: isize| cm[y.clamp(0, h as isize - 1) as usize * w + x.clamp(0, w as isize - 1) as usize];
-    let mut skin = [0f32; RING_POINTS];
-    for i in 0..c.len() {
-        let t = best.tag[i];
-        let ds = best.dark_scale[i] as u32;
-        let strength = best.dark_snr[i] * noise[ds as usize];
-        if t & TAG_LIGHT == 0
-            || (t & 0xff) >= ds
-            || c[i] >= -HIGHLIGHT_MIN_DARKNESS
-            || best.dark_snr[i] < crate::trace::SNR_HIGH
-            || strength < crate::trace::STRENGTH_MIN
-        {
-            continue;
-        }
-        let (x, y) = ((i % w) as isize, (i / w) as isize);
-        let (inner, outer) = &rings[ds as usize];
-        let shaft = inner.iter().map(|&(dx, dy)| at(x + dx, y + dy)).fold(f32::MIN, f32::max);
-        if cm[i] >= shaft - crate::measure::NEUTRAL_SHIFT {
-            continue;
-        }
-        for (v, &(dx, dy)) in skin.iter_mut().zip(outer) {
-            *v = at(x + dx, y + dy);
-        }
-        skin.sort_by(|a, b| a.total_cmp(b));
-        if cm[i] < shaft.min(skin[RING_POINTS / 2]) - crate::measure::NEUTRAL_SHIFT {
-            best.strength[i] = strength;
-            best.snr[i] = best.dark_snr[i];
-            best.tag[i] = ds | TAG_TAKEN;
-        }
-    }
-}
-
-/// Radius (in σ of the shaft's scale, ≈ half its width) of the ring whose most
-/// coloured point stands for the shaft around a highlight.
-const SHAFT_RING_SIGMAS: f32 = 0.7;
-/// A highlight lies on a shaft: the pixel is at least this much darker than the skin
-/// (relative contrast; dark shafts are 0.3-0.9 darker, a highlight of the phantoms' or a
-/// glossy shaft's strength lifts that by at most about 0.25).
-const HIGHLIGHT_MIN_DARKNESS: f32 = 0.05;
-/// Skin ring radius beyond the shaft's edge (2σ), px: clear of the blurred edge.
-const SKIN_RING_MARGIN_PX: f32 = 3.0;
-/// Points on each ring around a pixel whose colour is compared.
-const RING_POINTS: usize = 16;
 
 /// Sub-pixel centre along the normal n (Steger): t = −(g·n)/(nᵀHn); infinite when the
 /// curvature across is ~0.
@@ -1156,7 +1053,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn offer_keeps_the_overall_and_the_dark_best_like_a_naive_loop() {
+    fn offer_keeps_the_most_significant_scale_like_a_naive_loop() {
         let mut u = crate::stats::test_uniform(11);
         let n = 500;
         let (noise, floor) = ([0.5f32, 1.0, 2.0], 0.3f32);
@@ -1167,32 +1064,25 @@ mod tests {
             strength: vec![0.0; n],
             snr: vec![0.0; n],
             tag: vec![0; n],
-            dark_snr: vec![0.0; n],
-            dark_scale: vec![0; n],
         };
         for (si, r) in resp.iter().enumerate() {
             best.offer(0, r, noise[si], floor, si as u8);
         }
         for i in 0..n {
-            // Naive: the most significant response passing the floor, of any sign and dark.
-            let (mut q, mut s, mut light) = (0f32, None, false);
-            let (mut dq, mut ds) = (0f32, 0u8);
+            // Naive: the most significant response of either sign passing the floor.
+            let (mut q, mut s, mut light, mut a) = (0f32, None, false, 0f32);
             for si in 0..3 {
                 let r = resp[si][i];
                 if r.abs() >= floor && r.abs() / noise[si] > q {
-                    (q, s, light) = (r.abs() / noise[si], Some(si), r < 0.0);
-                }
-                if r >= floor && r / noise[si] > dq {
-                    (dq, ds) = (r / noise[si], si as u8);
+                    (q, s, light, a) = (r.abs() / noise[si], Some(si), r < 0.0, r.abs());
                 }
             }
-            assert_eq!(best.snr[i], q);
+            assert_eq!((best.snr[i], best.strength[i]), (q, a));
             assert_eq!(best.tag[i] & TAG_TAKEN != 0, s.is_some());
             if let Some(si) = s {
                 assert_eq!((best.tag[i] & 0xff) as usize, si);
                 assert_eq!(best.tag[i] & TAG_LIGHT != 0, light);
             }
-            assert_eq!((best.dark_snr[i], best.dark_scale[i]), (dq, ds));
         }
     }
 

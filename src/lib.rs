@@ -82,7 +82,7 @@ pub fn analyze_planes(
         return Err(AnalysisError::Empty);
     }
     let mut warnings = Vec::new();
-    let ridge = ridge_map(lum, colour, settings.max_width_px);
+    let ridge = enhance::ridges(lum, settings.max_width_px);
     let traces = trace::trace(&ridge);
     let raws = profile_traces(&ridge, traces, colour, settings.max_width_px);
     let blur = match measure::estimate_blur(&raws) {
@@ -167,17 +167,6 @@ pub fn analyze_planes(
         hairs,
         warnings,
     })
-}
-
-/// Stage 2, the ridge map of an image's linear luminance; with its colour, light lines
-/// that are specular highlights on dark shafts are given back to the shafts.
-pub fn ridge_map(
-    lum: &Array2<f32>,
-    colour: Option<&load::Colour>,
-    max_width_px: f64,
-) -> enhance::RidgeMap {
-    let chroma = colour.map(|c| c.chroma_map());
-    enhance::ridges_in_colour(lum, chroma.as_ref(), max_width_px)
 }
 
 /// Profiles across every trace, each hair cut where it has no measurable profile for a

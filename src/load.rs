@@ -201,26 +201,6 @@ impl<'a> Colour<'a> {
         }
     }
 
-    /// [`Self::chroma`] at every pixel (0 where the pixel is black).
-    pub fn chroma_map(&self) -> Array2<f32> {
-        let (w, h) = (self.image.width() as usize, self.image.height() as usize);
-        let data: Vec<f32> = self
-            .image
-            .as_raw()
-            .chunks_exact(3)
-            .map(|p| {
-                let [r, g, b] = [p[0], p[1], p[2]].map(|v| self.lut[v as usize]);
-                let sum = r + g + b;
-                if sum > 1e-4 {
-                    (r - b) / sum
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        Array2::from_shape_vec((h, w), data).expect("shape matches buffer")
-    }
-
     /// Chroma (R − B) / (R + G + B) of linear light, bilinear at (x, y); `None` outside.
     pub fn chroma(&self, x: f32, y: f32) -> Option<f32> {
         let (w, h) = (self.image.width() as f32, self.image.height() as f32);

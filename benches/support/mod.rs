@@ -150,7 +150,7 @@ fn blur(a: &Array2<f32>, sigma: f32) -> Array2<f32> {
     pass(&pass(a, true), false)
 }
 
-// The stages, as `trichometer::analyze_planes` chains them for a colour image.
+// The stages, as `trichometer::analyze_luminance` chains them.
 
 pub fn decode(jpeg: &[u8]) -> DynamicImage {
     load::decode(jpeg, u64::MAX).expect("decodes")
@@ -160,10 +160,8 @@ pub fn luminance(img: &DynamicImage) -> Array2<f32> {
     load::linear_luminance(img)
 }
 
-/// The ridge map as the analysis makes it: with the image's colour where it has one.
-pub fn ridges(img: &DynamicImage, lum: &Array2<f32>) -> RidgeMap {
-    let colour = img.as_rgb8().map(load::Colour::new);
-    trichometer::ridge_map(lum, colour.as_ref(), Settings::default().max_width_px)
+pub fn ridges(lum: &Array2<f32>) -> RidgeMap {
+    trichometer::enhance::ridges(lum, Settings::default().max_width_px)
 }
 
 pub fn trace(ridge: &RidgeMap) -> Vec<Trace> {
