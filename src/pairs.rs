@@ -723,7 +723,10 @@ mod tests {
         let hairs = analyse(&render(&shafts, (120, 240), 1.0));
         let (a, b) = (widths_near(&hairs, 54.0), widths_near(&hairs, 66.5));
         assert_eq!((a.len(), b.len()), (1, 1), "hairs: {}", listing(&hairs));
-        assert!((a[0] - 10.0).abs() < 1.2 && (b[0] - 10.0).abs() < 1.2, "{a:?} {b:?}");
+        assert!(
+            (a[0] - 10.0).abs() < 1.2 && (b[0] - 10.0).abs() < 1.2,
+            "{a:?} {b:?}"
+        );
         assert!(
             widths_near(&hairs, 60.25).iter().all(|&w| w < 14.0),
             "no merged hair: {}",
