@@ -1053,6 +1053,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::needless_range_loop)] // i indexes the three response rows and the maps
     fn offer_keeps_the_most_significant_scale_like_a_naive_loop() {
         let mut u = crate::stats::test_uniform(11);
         let n = 500;
