@@ -557,6 +557,16 @@ mod tests {
         highlight: Option<(f32, f32)>,
     }
 
+    /// A plain shaft: no core, no highlight.
+    fn plain(c: f32, w: f32) -> Shaft {
+        Shaft {
+            c,
+            w,
+            core: None,
+            highlight: None,
+        }
+    }
+
     /// Renders horizontal shafts on skin (rows `h`, columns `w`), 4x supersampled across,
     /// blurred with σ `blur`, to 8-bit sRGB.
     fn render(shafts: &[Shaft], (h, w): (usize, usize), blur: f32) -> RgbImage {
@@ -646,20 +656,7 @@ mod tests {
     #[test]
     fn touching_pair_is_split_into_its_two_members() {
         // 9 px and 6 px shafts 0.5 px apart (edges at y = 60 and 60.5), blur σ 1.
-        let shafts = [
-            Shaft {
-                c: 55.5,
-                w: 9.0,
-                core: None,
-                highlight: None,
-            },
-            Shaft {
-                c: 63.5,
-                w: 6.0,
-                core: None,
-                highlight: None,
-            },
-        ];
+        let shafts = [plain(55.5, 9.0), plain(63.5, 6.0)];
         let hairs = analyse(&render(&shafts, (120, 240), 1.0));
         let (a, b) = (widths_near(&hairs, 55.5), widths_near(&hairs, 63.5));
         assert_eq!((a.len(), b.len()), (1, 1), "hairs: {}", listing(&hairs));
@@ -706,20 +703,7 @@ mod tests {
         // Two 10 px shafts 2.5 px of skin apart: the skin between them is a light line
         // inside a dark band, like a highlight, but skin-coloured; the two stay apart (a
         // veto on light lines in dark regions, tried against highlights, merged them).
-        let shafts = [
-            Shaft {
-                c: 54.0,
-                w: 10.0,
-                core: None,
-                highlight: None,
-            },
-            Shaft {
-                c: 66.5,
-                w: 10.0,
-                core: None,
-                highlight: None,
-            },
-        ];
+        let shafts = [plain(54.0, 10.0), plain(66.5, 10.0)];
         let hairs = analyse(&render(&shafts, (120, 240), 1.0));
         let (a, b) = (widths_near(&hairs, 54.0), widths_near(&hairs, 66.5));
         assert_eq!((a.len(), b.len()), (1, 1), "hairs: {}", listing(&hairs));
