@@ -142,6 +142,9 @@ pub fn analyze_planes(
     let sub = reject::substructures(&hairs, (w, h), blur);
     let mut keep = sub.iter().map(|s| !s);
     hairs.retain(|_| keep.next().unwrap_or(true));
+    let merged = reject::merged_pairs(&hairs, (w, h));
+    let mut keep = merged.iter().map(|m| !m);
+    hairs.retain(|_| keep.next().unwrap_or(true));
     flag_wide_outliers(&mut hairs);
     hairs.sort_by(|a, b| {
         let (pa, pb) = (a.points[0], b.points[0]);

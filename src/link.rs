@@ -484,10 +484,19 @@ impl<'a> DiscCells<'a> {
     /// The (line, disc centre) pairs whose discs may cover pixel (x, y) of the image, in
     /// the lines' order.
     pub(crate) fn near(&self, x: usize, y: usize) -> impl Iterator<Item = (usize, [f64; 2])> + '_ {
+        self.near_indices(x, y).map(|(i, k)| (i, self.lines[i][k]))
+    }
+
+    /// `near` as (line, point index) pairs.
+    pub(crate) fn near_indices(
+        &self,
+        x: usize,
+        y: usize,
+    ) -> impl Iterator<Item = (usize, usize)> + '_ {
         let cell = (y >> DISC_CELL_SHIFT) * self.gw + (x >> DISC_CELL_SHIFT);
         self.entries[self.start[cell] as usize..self.start[cell + 1] as usize]
             .iter()
-            .map(|&(i, k)| (i as usize, self.lines[i as usize][k as usize]))
+            .map(|&(i, k)| (i as usize, k as usize))
     }
 }
 
