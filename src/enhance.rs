@@ -421,6 +421,14 @@ pub fn scales_for(max_width_px: f64) -> Vec<f32> {
     s
 }
 
+/// Least relative contrast of a pixel (skin 0, dark hairs down to −1) where a dark line
+/// centred on it keeps it from a more significant light line that is not: darker pixels
+/// lie inside a dark shaft, whose own structure that would be.
+const FLANK_MIN_CONTRAST: f32 = -0.3;
+/// ...and when the light line's scale is this many steps coarser (a wide shaft's flank
+/// over a thin hair).
+const FLANK_MIN_SCALE_STEPS: u8 = 2;
+
 /// The most significant scale found so far at every pixel (row-major, full resolution).
 struct Best {
     strength: Vec<f32>,
@@ -428,21 +436,65 @@ struct Best {
     /// Scale index in the low byte, `TAG_TAKEN` once a scale was taken, `TAG_LIGHT` for a
     /// light line: one u32 like the f32 maps, so the update loop vectorises.
     tag: Vec<u32>,
+    /// The responses this map takes.
+    keep: Keep,
+}
+
+/// Which responses a `Best` map takes.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Keep {
+    /// Dark lines only (positive responses).
+    Dark,
+    /// Light lines only (negative responses).
+    Light,
 }
 
 const TAG_TAKEN: u32 = 1 << 8;
 const TAG_LIGHT: u32 = 1 << 9;
 
 impl Best {
+    fn new(n: usize, keep: Keep) -> Self {
+        Best {
+            strength: vec![0.0; n],
+            snr: vec![0.0; n],
+            tag: vec![0; n],
+            keep,
+        }
+    }
+
+    /// The scale index map.
+    fn scale(&self) -> Vec<u8> {
+        self.tag.iter().map(|&t| t as u8).collect()
+    }
+
     /// Takes the responses `r` of scale `si` (noise `ns`) for the pixels from `start` on,
     /// where they pass `floor` and are more significant than what the pixels have.
     fn offer(&mut self, start: usize, r: &[f32], ns: f32, floor: f32, si: u8) {
+        // One loop per kind, so the choice is not made per pixel.
+        match self.keep {
+            Keep::Dark => self.offer_by(start, r, ns, floor, si, |r| r.max(0.0)),
+            Keep::Light => self.offer_by(start, r, ns, floor, si, |r| (-r).max(0.0)),
+        }
+    }
+
+    /// `offer` with the strength of a response `r` given by `pick(r)` (0 never passes the
+    /// floor).
+    #[inline(always)]
+    fn offer_by(
+        &mut self,
+        start: usize,
+        r: &[f32],
+        ns: f32,
+        floor: f32,
+        si: u8,
+        pick: impl Fn(f32) -> f32,
+    ) {
         let n = r.len();
         let strength = &mut self.strength[start..start + n];
         let snr = &mut self.snr[start..start + n];
         let tag = &mut self.tag[start..start + n];
         for (i, &r) in r.iter().enumerate() {
-            let a = r.abs();
+            let a = pick(r);
             let q = a / ns;
             // `|`, not `||`, and a bit mask instead of `if`: which pixels pass is
             // unpredictable, and a select would become a conditional store (no SIMD).
@@ -454,21 +506,6 @@ impl Best {
             let t = si as u32 | TAG_TAKEN | if r >= 0.0 { 0 } else { TAG_LIGHT };
             tag[i] = blend(t, tag[i]);
         }
-    }
-
-    /// The scale index and polarity maps.
-    fn scale_and_polarity(&self) -> (Vec<u8>, Vec<i8>) {
-        let scale = self.tag.iter().map(|&t| t as u8).collect();
-        let polarity = self
-            .tag
-            .iter()
-            .map(|&t| match (t & TAG_TAKEN != 0, t & TAG_LIGHT != 0) {
-                (false, _) => 0,
-                (true, false) => 1,
-                (true, true) => -1,
-            })
-            .collect();
-        (scale, polarity)
     }
 }
 
@@ -502,11 +539,10 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
     }
     let level_sigma = |si: usize| scales[si] / (1 << levels[si]) as f32;
 
-    let mut best = Best {
-        strength: vec![0.0; h * w],
-        snr: vec![0.0; h * w],
-        tag: vec![0; h * w],
-    };
+    // Each pixel's most significant dark line and light line, kept apart: the light flank
+    // a wide dark shaft casts at coarse scales would otherwise take the pixels of a faint
+    // thin hair crossing it (see the choice after the second pass).
+    let mut bests = [Best::new(h * w, Keep::Dark), Best::new(h * w, Keep::Light)];
     let mut noise = Vec::with_capacity(scales.len());
     let (mut blurred, mut resp) = (Vec::new(), Vec::new());
     for (si, &level) in levels.iter().enumerate() {
@@ -527,10 +563,12 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         // margin covers interpolation between level pixels.
         let floor = UPDATE_MARGIN * (crate::trace::SNR_LOW * ns).max(crate::trace::STRENGTH_MIN);
         if level == 0 {
-            best.offer(0, &resp, ns, floor, si as u8);
+            for best in &mut bests {
+                best.offer(0, &resp, ns, floor, si as u8);
+            }
         } else {
             offer_level(
-                &mut best,
+                &mut bests,
                 (h, w),
                 (&resp, (lh, lw), level),
                 ns,
@@ -540,21 +578,22 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         }
     }
 
-    // Second pass: normal and offset of every pixel the tracer can use, at its scale.
-    // Each scale's results are kept in its pixels' order and spread over the maps in one
-    // row-major pass at the end: written straight into the image-sized maps, scale by
-    // scale, nearly every store missed the cache.
-    let (scale, polarity) = best.scale_and_polarity();
-    let by_scale = pixels_by_scale(&scale, &best, scales.len());
-    let mut geometry: Vec<Vec<[f32; 3]>> = by_scale
-        .iter()
-        .map(|p| Vec::with_capacity(p.len()))
-        .collect();
+    // Second pass: normal and offset of every pixel the tracer can use, at its scale, for
+    // each polarity. Each scale's results are kept in its pixels' order and spread over
+    // the maps in one row-major pass at the end: written straight into the image-sized
+    // maps, scale by scale, nearly every store missed the cache.
+    let scale_maps = bests.each_ref().map(|b| b.scale());
+    let by_scale: [Vec<Vec<u32>>; 2] =
+        std::array::from_fn(|p| pixels_by_scale(&scale_maps[p], &bests[p], scales.len()));
+    let mut geometry: [Vec<Vec<[f32; 3]>>; 2] = by_scale.each_ref().map(|b| {
+        b.iter()
+            .map(|p| Vec::with_capacity(p.len()))
+            .collect::<Vec<_>>()
+    });
     let mut batch = GeometryBatch::default();
     let mut level_derivs = Vec::new();
     for (si, &level) in levels.iter().enumerate() {
-        let pixels = &by_scale[si];
-        if pixels.is_empty() {
+        if by_scale.iter().all(|b| b[si].is_empty()) {
             continue;
         }
         let grid = &pyramid[level];
@@ -601,31 +640,74 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
                 yy: mix(|d| d.yy) * inv_f2,
             }
         };
-        // The pixels are in row-major order: their rows are followed, not divided out.
-        let (mut y, mut row_start) = (0usize, 0usize);
-        for chunk in pixels.chunks(GEOMETRY_BATCH) {
-            for (k, &i) in chunk.iter().enumerate() {
-                let i = i as usize;
-                while i >= row_start + w {
-                    y += 1;
-                    row_start += w;
+        for (pixels, geometry) in by_scale.iter().zip(geometry.iter_mut()) {
+            // The pixels are in row-major order: their rows are followed, not divided out.
+            let (mut y, mut row_start) = (0usize, 0usize);
+            for chunk in pixels[si].chunks(GEOMETRY_BATCH) {
+                for (k, &i) in chunk.iter().enumerate() {
+                    let i = i as usize;
+                    while i >= row_start + w {
+                        y += 1;
+                        row_start += w;
+                    }
+                    batch.set(k, derivs(i - row_start, y));
                 }
-                batch.set(k, derivs(i - row_start, y));
+                batch.solve(chunk.len());
+                geometry[si]
+                    .extend((0..chunk.len()).map(|k| [batch.nx[k], batch.ny[k], batch.offset[k]]));
             }
-            batch.solve(chunk.len());
-            geometry[si]
-                .extend((0..chunk.len()).map(|k| [batch.nx[k], batch.ny[k], batch.offset[k]]));
         }
     }
     drop((blurred, resp, level_derivs, by_scale));
-    let (normal, offset) = spread_geometry(&scale, &best, &geometry);
+    let [dark, light] = bests;
+    let [dark_scale, light_scale] = scale_maps;
+    let [dark_geometry, light_geometry] = geometry;
+    let (mut normal, mut offset) = spread_geometry(&dark_scale, &dark, &dark_geometry);
+    let (light_normal, light_offset) = spread_geometry(&light_scale, &light, &light_geometry);
+
+    // Each pixel's line: the more significant polarity, except that a dark line centred
+    // on the pixel keeps it from a light one that is not (a thin hair's centre on the
+    // off-centre light flank of a wide dark shaft). Not the other way round: a light line
+    // centred inside a dark shaft is mostly a highlight stripe or a medulla.
+    let Best {
+        mut strength,
+        mut snr,
+        tag: dark_tag,
+        ..
+    } = dark;
+    let mut scale = dark_scale;
+    let mut polarity: Vec<i8> = dark_tag
+        .iter()
+        .map(|&t| (t & TAG_TAKEN != 0) as i8)
+        .collect();
+    let centred = |st: f32, q: f32, n: [f32; 2], t: f32| {
+        traceable(st, q)
+            & ((t * n[0]).abs() <= crate::trace::CENTRE_BOX)
+            & ((t * n[1]).abs() <= crate::trace::CENTRE_BOX)
+    };
+    for i in 0..h * w {
+        let (ls, lq) = (light.strength[i], light.snr[i]);
+        let dark_centred = centred(strength[i], snr[i], normal[i], offset[i]);
+        let light_centred = centred(ls, lq, light_normal[i], light_offset[i]);
+        let on_skin = pyramid[0].as_slice().expect("standard layout")[i] > FLANK_MIN_CONTRAST;
+        let coarser = light_scale[i] >= scale[i] + FLANK_MIN_SCALE_STEPS;
+        let take_light = (lq > snr[i]) & !(dark_centred & !light_centred & on_skin & coarser);
+        if take_light {
+            strength[i] = ls;
+            snr[i] = lq;
+            scale[i] = light_scale[i];
+            polarity[i] = -((light.tag[i] & TAG_TAKEN != 0) as i8);
+            normal[i] = light_normal[i];
+            offset[i] = light_offset[i];
+        }
+    }
 
     let shape = (h, w);
     let contrast = pyramid.swap_remove(0);
     RidgeMap {
         contrast,
-        strength: Array2::from_shape_vec(shape, best.strength).expect("shape"),
-        snr: Array2::from_shape_vec(shape, best.snr).expect("shape"),
+        strength: Array2::from_shape_vec(shape, strength).expect("shape"),
+        snr: Array2::from_shape_vec(shape, snr).expect("shape"),
         scale: Array2::from_shape_vec(shape, scale).expect("shape"),
         polarity: Array2::from_shape_vec(shape, polarity).expect("shape"),
         normal: Array2::from_shape_vec(shape, normal).expect("shape"),
@@ -758,7 +840,7 @@ fn level_coord(i: usize, f: f32) -> f32 {
 /// Offers the responses of a pyramid level (`1 << level` full pixels per level pixel) to
 /// the full-resolution pixels, bilinearly interpolated.
 fn offer_level(
-    best: &mut Best,
+    bests: &mut [Best],
     (h, w): (usize, usize),
     (rs, (lh, lw), level): (&[f32], (usize, usize), usize),
     ns: f32,
@@ -796,7 +878,9 @@ fn offer_level(
             // Bit mask, not `if`: vectorises.
             *r = f32::from_bits(((1.0 - ty) * va + ty * vb).to_bits() & nr);
         }
-        best.offer(y * w, &r_row, ns, floor, si);
+        for best in bests.iter_mut() {
+            best.offer(y * w, &r_row, ns, floor, si);
+        }
     }
 }
 
@@ -1054,36 +1138,38 @@ mod tests {
 
     #[test]
     #[allow(clippy::needless_range_loop)] // i indexes the three response rows and the maps
-    fn offer_keeps_the_most_significant_scale_like_a_naive_loop() {
+    fn offer_keeps_the_most_significant_scale_of_its_polarity_like_a_naive_loop() {
         let mut u = crate::stats::test_uniform(11);
         let n = 500;
         let (noise, floor) = ([0.5f32, 1.0, 2.0], 0.3f32);
         let resp: Vec<Vec<f32>> = (0..3)
             .map(|_| (0..n).map(|_| (4.0 * u() - 2.0) as f32).collect())
             .collect();
-        let mut best = Best {
-            strength: vec![0.0; n],
-            snr: vec![0.0; n],
-            tag: vec![0; n],
-        };
-        for (si, r) in resp.iter().enumerate() {
-            best.offer(0, r, noise[si], floor, si as u8);
-        }
-        for i in 0..n {
-            // Naive: the most significant response of either sign passing the floor.
-            let (mut q, mut s, mut light, mut a) = (0f32, None, false, 0f32);
-            for si in 0..3 {
-                let r = resp[si][i];
-                if r.abs() >= floor && r.abs() / noise[si] > q {
-                    (q, s, light, a) = (r.abs() / noise[si], Some(si), r < 0.0, r.abs());
+        for keep in [Keep::Dark, Keep::Light] {
+            let mut best = Best::new(n, keep);
+            for (si, r) in resp.iter().enumerate() {
+                best.offer(0, r, noise[si], floor, si as u8);
+            }
+            let mut taken = 0;
+            for i in 0..n {
+                // Naive: the most significant response of the map's sign passing the floor.
+                let (mut q, mut s, mut a) = (0f32, None, 0f32);
+                for si in 0..3 {
+                    let r = resp[si][i];
+                    let v = if keep == Keep::Dark { r } else { -r };
+                    if v >= floor && v / noise[si] > q {
+                        (q, s, a) = (v / noise[si], Some(si), v);
+                    }
+                }
+                assert_eq!((best.snr[i], best.strength[i]), (q, a));
+                assert_eq!(best.tag[i] & TAG_TAKEN != 0, s.is_some());
+                if let Some(si) = s {
+                    taken += 1;
+                    assert_eq!((best.tag[i] & 0xff) as usize, si);
+                    assert_eq!(best.tag[i] & TAG_LIGHT != 0, keep == Keep::Light);
                 }
             }
-            assert_eq!((best.snr[i], best.strength[i]), (q, a));
-            assert_eq!(best.tag[i] & TAG_TAKEN != 0, s.is_some());
-            if let Some(si) = s {
-                assert_eq!((best.tag[i] & 0xff) as usize, si);
-                assert_eq!(best.tag[i] & TAG_LIGHT != 0, light);
-            }
+            assert!(taken > n / 3, "{keep:?}: only {taken} pixels took a scale");
         }
     }
 
@@ -1246,6 +1332,50 @@ mod tests {
             );
             assert!(m.normal[[row, bx]][0].abs() > 0.95);
         }
+    }
+
+    /// Relative luminance of a dark vertical bar centred at `cx`, `width` px wide, at
+    /// column x (exact pixel-area coverage): 1 − contrast × covered share.
+    fn bar_at(x: usize, cx: f32, width: f32, contrast: f32) -> f32 {
+        let lo = (x as f32 - 0.5).max(cx - width / 2.0);
+        let hi = (x as f32 + 0.5).min(cx + width / 2.0);
+        1.0 - contrast * (hi - lo).max(0.0)
+    }
+
+    #[test]
+    fn faint_thin_hair_on_the_flank_of_a_wide_shaft_keeps_its_centre_pixels() {
+        // Regression: the light line a wide dark shaft's flank makes at coarse scales was
+        // more significant than a faint thin hair lying there, took its pixels, and the
+        // hair was traced in pieces or not at all (realistic phantoms: thin recall 44%).
+        let (h, w) = (120usize, 200usize);
+        let (shaft, hair) = (60.2f32, 80.4f32);
+        let lum = Array2::from_shape_fn((h, w), |(_, x)| {
+            0.3 * bar_at(x, shaft, 20.0, 0.6) * (1.0 - 0.06 * (1.0 - bar_at(x, hair, 2.5, 1.0)))
+        });
+        let m = ridges(&lum, 48.0);
+        let rows = 10..110;
+        let centred = rows
+            .clone()
+            .filter(|&y| {
+                (79..=82).any(|x| {
+                    let (t, n) = (m.offset[[y, x]], m.normal[[y, x]]);
+                    m.polarity[[y, x]] == 1
+                        && m.scales[m.scale[[y, x]] as usize] <= 2.5
+                        && (t * n[0]).abs() <= crate::trace::CENTRE_BOX
+                        && traceable(m.strength[[y, x]], m.snr[[y, x]])
+                })
+            })
+            .count();
+        assert!(
+            centred >= 95,
+            "the hair has a dark centre pixel on {centred} of {} rows",
+            rows.len()
+        );
+        // The shaft keeps its own centre line.
+        let shaft_rows = rows
+            .filter(|&y| (59..=61).any(|x| m.polarity[[y, x]] == 1 && m.scale[[y, x]] >= 3))
+            .count();
+        assert!(shaft_rows >= 95, "shaft centre on {shaft_rows} rows");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub const SNR_LOW: f32 = 1.5;
 pub const STRENGTH_MIN: f32 = 0.01;
 /// A pixel is on the centreline when the sub-pixel centre lies within this many px of
 /// it along x and y (0.5 is the pixel; a little more avoids gaps on half-pixel centres).
-const CENTRE_BOX: f32 = 0.55;
+pub(crate) const CENTRE_BOX: f32 = 0.55;
 /// Chains shorter than this (px) after cutting at junctions are dropped before joining.
 const MIN_CHAIN_PX: usize = 3;
 /// Points from an end used to estimate its direction (px).
