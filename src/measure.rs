@@ -722,13 +722,49 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
     // spreads an edge beyond the blur, and take the median over hairs.
     // Each wide hair's median edge separation, edge spread and contrast do not depend on
     // the blur: taken once, outside the refinement.
+    // Hairs mostly bar-like; failing those (noisy images, where few profiles stand out
+    // enough), hairs with enough bar-like profiles at all.
+    let mostly = |h: &RawHair, wide: &[&Profile]| wide.len() * 2 >= h.profiles.len();
+    let strict = elongated
+        .iter()
+        .filter(|(h, wide, _)| wide.len() >= BLUR_MIN_PROFILES_PER_HAIR && mostly(h, wide))
+        .count();
     let wide_hairs: Vec<(&RawHair, f64, f64, f64)> = elongated
         .iter()
         .filter_map(|&(h, ref wide, m)| {
-            if wide.len() < BLUR_MIN_PROFILES_PER_HAIR || wide.len() * 2 < h.profiles.len() {
+            if wide.len() < BLUR_MIN_PROFILES_PER_HAIR
+                || (strict >= BLUR_MIN_HAIRS && !mostly(h, wide))
+            {
                 return None;
             }
-            let es = median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>());
+            // A hair mostly bar-like gives its bar-like profiles; another, its profiles clear
+            // of the noise (its bar-like ones alone would be its sharpest: a biased few).
+            let (m, es) = if mostly(h, wide) {
+                (
+                    m,
+                    median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>()),
+                )
+            } else {
+                let clear: Vec<&Profile> = h
+                    .profiles
+                    .iter()
+                    .filter(|p| p.peak >= BLUR_MIN_SNR * p.noise)
+                    .collect();
+                (
+                    median(
+                        &clear
+                            .iter()
+                            .map(|p| p.separation() as f64)
+                            .collect::<Vec<_>>(),
+                    ),
+                    median(
+                        &clear
+                            .iter()
+                            .map(|p| p.edge_sigma as f64)
+                            .collect::<Vec<_>>(),
+                    ),
+                )
+            };
             let contrast = median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
             Some((h, m, es, contrast))
         })
