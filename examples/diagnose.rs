@@ -90,6 +90,28 @@ fn main() {
             .map(|p| as_f32(&p.m))
             .collect();
         let res = trichometer::analyze_planes(&lum, colour.as_ref(), &s).unwrap();
+        // DEBUG_AT=x,y: the linked pieces passing within 30 px of that point.
+        if let Ok(at) = std::env::var("DEBUG_AT") {
+            let v: Vec<f64> = at.split(',').map(|t| t.parse().unwrap()).collect();
+            for p in &linked {
+                if p.m
+                    .points
+                    .iter()
+                    .any(|q| (q[0] - v[0]).hypot(q[1] - v[1]) < 30.0)
+                {
+                    println!(
+                        "  linked pol {} w {:.2} len {:.0} flag {:?} curv {:.4} from {:?} to {:?}",
+                        p.polarity,
+                        p.m.width_px,
+                        p.m.length_px,
+                        p.m.flag,
+                        trichometer::reject::mean_curvature(&p.m.points),
+                        p.m.points[0],
+                        p.m.points[p.m.points.len() - 1]
+                    );
+                }
+            }
+        }
         let fin: Vec<Vec<[f32; 2]>> = res
             .hairs
             .iter()
@@ -187,8 +209,8 @@ fn main() {
                 *reasons.entry(format!("{cls}:{why}")).or_default() += 1;
                 if std::env::var("VERBOSE").is_ok() {
                     println!(
-                        "  miss {cls} w {:.1}px len {:.0} snr {:.1}/{:.1} snr>{:.2} tr {:.2} me {:.2} ac {:.2} li {:.2} ln {:.2} fi {:.2} [{why}] at {:?}",
-                        h.width_px, h.length_px, snr_med, snr_lo, strong, c_tr, c_me, c_ac, c_li, c_ln, c_fi, h.points[h.points.len() / 2]
+                        "  miss {cls} id {} w {:.1}px len {:.0} snr {:.1}/{:.1} snr>{:.2} tr {:.2} me {:.2} ac {:.2} li {:.2} ln {:.2} fi {:.2} [{why}] at {:?}",
+                        h.id, h.width_px, h.length_px, snr_med, snr_lo, strong, c_tr, c_me, c_ac, c_li, c_ln, c_fi, h.points[h.points.len() / 2]
                     );
                     // The linked pieces over this hair: length, width, flag.
                     for p in &linked {
