@@ -436,29 +436,17 @@ struct Best {
     /// Scale index in the low byte, `TAG_TAKEN` once a scale was taken, `TAG_LIGHT` for a
     /// light line: one u32 like the f32 maps, so the update loop vectorises.
     tag: Vec<u32>,
-    /// The responses this map takes.
-    keep: Keep,
-}
-
-/// Which responses a `Best` map takes.
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Keep {
-    /// Dark lines only (positive responses).
-    Dark,
-    /// Light lines only (negative responses).
-    Light,
 }
 
 const TAG_TAKEN: u32 = 1 << 8;
 const TAG_LIGHT: u32 = 1 << 9;
 
 impl Best {
-    fn new(n: usize, keep: Keep) -> Self {
+    fn new(n: usize) -> Self {
         Best {
             strength: vec![0.0; n],
             snr: vec![0.0; n],
             tag: vec![0; n],
-            keep,
         }
     }
 
@@ -466,46 +454,42 @@ impl Best {
     fn scale(&self) -> Vec<u8> {
         self.tag.iter().map(|&t| t as u8).collect()
     }
+}
 
-    /// Takes the responses `r` of scale `si` (noise `ns`) for the pixels from `start` on,
-    /// where they pass `floor` and are more significant than what the pixels have.
-    fn offer(&mut self, start: usize, r: &[f32], ns: f32, floor: f32, si: u8) {
-        // One loop per kind, so the choice is not made per pixel.
-        match self.keep {
-            Keep::Dark => self.offer_by(start, r, ns, floor, si, |r| r.max(0.0)),
-            Keep::Light => self.offer_by(start, r, ns, floor, si, |r| (-r).max(0.0)),
-        }
-    }
-
-    /// `offer` with the strength of a response `r` given by `pick(r)` (0 never passes the
-    /// floor).
-    #[inline(always)]
-    fn offer_by(
-        &mut self,
-        start: usize,
-        r: &[f32],
-        ns: f32,
-        floor: f32,
-        si: u8,
-        pick: impl Fn(f32) -> f32,
-    ) {
-        let n = r.len();
-        let strength = &mut self.strength[start..start + n];
-        let snr = &mut self.snr[start..start + n];
-        let tag = &mut self.tag[start..start + n];
-        for (i, &r) in r.iter().enumerate() {
-            let a = pick(r);
-            let q = a / ns;
-            // `|`, not `||`, and a bit mask instead of `if`: which pixels pass is
-            // unpredictable, and a select would become a conditional store (no SIMD).
-            let take = !((a < floor) | (q <= snr[i]));
-            let m = (take as u32).wrapping_neg();
-            let blend = |new: u32, old: u32| (new & m) | (old & !m);
-            strength[i] = f32::from_bits(blend(a.to_bits(), strength[i].to_bits()));
-            snr[i] = f32::from_bits(blend(q.to_bits(), snr[i].to_bits()));
-            let t = si as u32 | TAG_TAKEN | if r >= 0.0 { 0 } else { TAG_LIGHT };
-            tag[i] = blend(t, tag[i]);
-        }
+/// Takes the responses `r` of scale `si` (noise `ns`) for the pixels from `start` on, into
+/// the dark map (positive responses) and the light map (negative), where they pass `floor`
+/// and are more significant than what the pixels have in that map. One loop for both: the
+/// responses are read once.
+fn offer_pair([dark, light]: &mut [Best; 2], start: usize, r: &[f32], ns: f32, floor: f32, si: u8) {
+    let n = r.len();
+    let (ds, dq, dt) = (
+        &mut dark.strength[start..start + n],
+        &mut dark.snr[start..start + n],
+        &mut dark.tag[start..start + n],
+    );
+    let (ls, lq, lt) = (
+        &mut light.strength[start..start + n],
+        &mut light.snr[start..start + n],
+        &mut light.tag[start..start + n],
+    );
+    let (dark_tag, light_tag) = (si as u32 | TAG_TAKEN, si as u32 | TAG_TAKEN | TAG_LIGHT);
+    for (i, &r) in r.iter().enumerate() {
+        // `|`, not `||`, and bit masks instead of `if`: which pixels pass is unpredictable,
+        // and a select would become a conditional store (no SIMD). A response of the other
+        // sign is 0 here, which never passes the floor.
+        let blend = |m: u32, new: u32, old: u32| (new & m) | (old & !m);
+        let a = r.max(0.0);
+        let q = a / ns;
+        let m = (!((a < floor) | (q <= dq[i])) as u32).wrapping_neg();
+        ds[i] = f32::from_bits(blend(m, a.to_bits(), ds[i].to_bits()));
+        dq[i] = f32::from_bits(blend(m, q.to_bits(), dq[i].to_bits()));
+        dt[i] = blend(m, dark_tag, dt[i]);
+        let a = (-r).max(0.0);
+        let q = a / ns;
+        let m = (!((a < floor) | (q <= lq[i])) as u32).wrapping_neg();
+        ls[i] = f32::from_bits(blend(m, a.to_bits(), ls[i].to_bits()));
+        lq[i] = f32::from_bits(blend(m, q.to_bits(), lq[i].to_bits()));
+        lt[i] = blend(m, light_tag, lt[i]);
     }
 }
 
@@ -542,7 +526,7 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
     // Each pixel's most significant dark line and light line, kept apart: the light flank
     // a wide dark shaft casts at coarse scales would otherwise take the pixels of a faint
     // thin hair crossing it (see the choice after the second pass).
-    let mut bests = [Best::new(h * w, Keep::Dark), Best::new(h * w, Keep::Light)];
+    let mut bests = [Best::new(h * w), Best::new(h * w)];
     let mut noise = Vec::with_capacity(scales.len());
     let (mut blurred, mut resp) = (Vec::new(), Vec::new());
     for (si, &level) in levels.iter().enumerate() {
@@ -563,9 +547,7 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         // margin covers interpolation between level pixels.
         let floor = UPDATE_MARGIN * (crate::trace::SNR_LOW * ns).max(crate::trace::STRENGTH_MIN);
         if level == 0 {
-            for best in &mut bests {
-                best.offer(0, &resp, ns, floor, si as u8);
-            }
+            offer_pair(&mut bests, 0, &resp, ns, floor, si as u8);
         } else {
             offer_level(
                 &mut bests,
@@ -583,8 +565,23 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
     // the maps in one row-major pass at the end: written straight into the image-sized
     // maps, scale by scale, nearly every store missed the cache.
     let scale_maps = bests.each_ref().map(|b| b.scale());
+    // Which pixels need each polarity's geometry: those where that polarity's line can be
+    // taken, and both where a dark line may keep a pixel from a light one (see below).
+    let contrast_px = pyramid[0].as_slice().expect("standard layout");
+    let [dark, light] = &bests;
+    let flags: Vec<u8> = (0..h * w)
+        .map(|i| {
+            let light_wins = light.snr[i] > dark.snr[i];
+            let contest = light_wins
+                & (contrast_px[i] > FLANK_MIN_CONTRAST)
+                & (scale_maps[1][i] >= scale_maps[0][i] + FLANK_MIN_SCALE_STEPS);
+            let dark_needed = traceable(dark.strength[i], dark.snr[i]) & (!light_wins | contest);
+            let light_needed = traceable(light.strength[i], light.snr[i]) & light_wins;
+            (dark_needed as u8) | (light_needed as u8) << 1 | (contest as u8) << 2
+        })
+        .collect();
     let by_scale: [Vec<Vec<u32>>; 2] =
-        std::array::from_fn(|p| pixels_by_scale(&scale_maps[p], &bests[p], scales.len()));
+        std::array::from_fn(|p| pixels_by_scale(&scale_maps[p], &flags, 1 << p, scales.len()));
     let mut geometry: [Vec<Vec<[f32; 3]>>; 2] = by_scale.each_ref().map(|b| {
         b.iter()
             .map(|p| Vec::with_capacity(p.len()))
@@ -661,45 +658,58 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
     drop((blurred, resp, level_derivs, by_scale));
     let [dark, light] = bests;
     let [dark_scale, light_scale] = scale_maps;
-    let [dark_geometry, light_geometry] = geometry;
-    let (mut normal, mut offset) = spread_geometry(&dark_scale, &dark, &dark_geometry);
-    let (light_normal, light_offset) = spread_geometry(&light_scale, &light, &light_geometry);
 
     // Each pixel's line: the more significant polarity, except that a dark line centred
     // on the pixel keeps it from a light one that is not (a thin hair's centre on the
     // off-centre light flank of a wide dark shaft). Not the other way round: a light line
-    // centred inside a dark shaft is mostly a highlight stripe or a medulla.
+    // centred inside a dark shaft is mostly a highlight stripe or a medulla. Each scale's
+    // geometry is in its pixels' row-major order: one cursor per polarity and scale.
     let Best {
         mut strength,
         mut snr,
         tag: dark_tag,
-        ..
     } = dark;
     let mut scale = dark_scale;
     let mut polarity: Vec<i8> = dark_tag
         .iter()
         .map(|&t| (t & TAG_TAKEN != 0) as i8)
         .collect();
-    let centred = |st: f32, q: f32, n: [f32; 2], t: f32| {
-        traceable(st, q)
-            & ((t * n[0]).abs() <= crate::trace::CENTRE_BOX)
-            & ((t * n[1]).abs() <= crate::trace::CENTRE_BOX)
+    let (mut normal, mut offset) = (Vec::with_capacity(h * w), Vec::with_capacity(h * w));
+    let mut next = [vec![0usize; scales.len()], vec![0usize; scales.len()]];
+    let centred = |g: [f32; 3]| {
+        ((g[2] * g[0]).abs() <= crate::trace::CENTRE_BOX)
+            & ((g[2] * g[1]).abs() <= crate::trace::CENTRE_BOX)
     };
-    for i in 0..h * w {
-        let (ls, lq) = (light.strength[i], light.snr[i]);
-        let dark_centred = centred(strength[i], snr[i], normal[i], offset[i]);
-        let light_centred = centred(ls, lq, light_normal[i], light_offset[i]);
-        let on_skin = pyramid[0].as_slice().expect("standard layout")[i] > FLANK_MIN_CONTRAST;
-        let coarser = light_scale[i] >= scale[i] + FLANK_MIN_SCALE_STEPS;
-        let take_light = (lq > snr[i]) & !(dark_centred & !light_centred & on_skin & coarser);
-        if take_light {
-            strength[i] = ls;
-            snr[i] = lq;
+    for (i, &f) in flags.iter().enumerate() {
+        let mut take = |p: usize, s: u8| {
+            let (s, k) = (s as usize, &mut next[p][s as usize]);
+            *k += 1;
+            geometry[p][s][*k - 1]
+        };
+        // Untraceable pixels keep the neutral geometry (and are never centred).
+        let d = if f & 1 != 0 {
+            take(0, scale[i])
+        } else {
+            [1.0, 0.0, 0.0]
+        };
+        let l = if f & 2 != 0 {
+            take(1, light_scale[i])
+        } else {
+            [1.0, 0.0, 0.0]
+        };
+        let contest = f & 4 != 0;
+        let dark_kept = contest & (f & 1 != 0) && centred(d) && !(f & 2 != 0 && centred(l));
+        let g = if (light.snr[i] > snr[i]) & !dark_kept {
+            strength[i] = light.strength[i];
+            snr[i] = light.snr[i];
             scale[i] = light_scale[i];
             polarity[i] = -((light.tag[i] & TAG_TAKEN != 0) as i8);
-            normal[i] = light_normal[i];
-            offset[i] = light_offset[i];
-        }
+            l
+        } else {
+            d
+        };
+        normal.push([g[0], g[1]]);
+        offset.push(g[2]);
     }
 
     let shape = (h, w);
@@ -788,42 +798,16 @@ fn traceable(strength: f32, snr: f32) -> bool {
     (snr >= crate::trace::SNR_LOW) & (strength >= crate::trace::STRENGTH_MIN)
 }
 
-/// The normal and offset maps from each scale's results (`geometry[s]`: one per traceable
-/// pixel of scale s, in row-major order, as `pixels_by_scale` lists them); (1, 0) and 0
-/// at the other pixels.
-fn spread_geometry(
-    scale: &[u8],
-    best: &Best,
-    geometry: &[Vec<[f32; 3]>],
-) -> (Vec<[f32; 2]>, Vec<f32>) {
-    let mut next = vec![0usize; geometry.len()];
-    let mut normal = Vec::with_capacity(scale.len());
-    let mut offset = Vec::with_capacity(scale.len());
-    for (i, &s) in scale.iter().enumerate() {
-        if traceable(best.strength[i], best.snr[i]) {
-            let s = s as usize;
-            let [nx, ny, t] = geometry[s][next[s]];
-            next[s] += 1;
-            normal.push([nx, ny]);
-            offset.push(t);
-        } else {
-            normal.push([1.0, 0.0]);
-            offset.push(0.0);
-        }
-    }
-    (normal, offset)
-}
-
-/// Indices of the traceable pixels, grouped by their scale, each group in row-major order.
-fn pixels_by_scale(scale: &[u8], best: &Best, n: usize) -> Vec<Vec<u32>> {
-    let used = |i: usize| traceable(best.strength[i], best.snr[i]);
+/// Indices of the pixels whose `flags` have `bit` set, grouped by their scale, each group
+/// in row-major order.
+fn pixels_by_scale(scale: &[u8], flags: &[u8], bit: u8, n: usize) -> Vec<Vec<u32>> {
     let mut counts = vec![0usize; n];
-    for (i, &s) in scale.iter().enumerate() {
-        counts[s as usize] += used(i) as usize;
+    for (&s, &f) in scale.iter().zip(flags) {
+        counts[s as usize] += (f & bit != 0) as usize;
     }
     let mut out: Vec<Vec<u32>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
-    for (i, &s) in scale.iter().enumerate() {
-        if used(i) {
+    for (i, (&s, &f)) in scale.iter().zip(flags).enumerate() {
+        if f & bit != 0 {
             out[s as usize].push(i as u32);
         }
     }
@@ -840,7 +824,7 @@ fn level_coord(i: usize, f: f32) -> f32 {
 /// Offers the responses of a pyramid level (`1 << level` full pixels per level pixel) to
 /// the full-resolution pixels, bilinearly interpolated.
 fn offer_level(
-    bests: &mut [Best],
+    bests: &mut [Best; 2],
     (h, w): (usize, usize),
     (rs, (lh, lw), level): (&[f32], (usize, usize), usize),
     ns: f32,
@@ -878,9 +862,7 @@ fn offer_level(
             // Bit mask, not `if`: vectorises.
             *r = f32::from_bits(((1.0 - ty) * va + ty * vb).to_bits() & nr);
         }
-        for best in bests.iter_mut() {
-            best.offer(y * w, &r_row, ns, floor, si);
-        }
+        offer_pair(bests, y * w, &r_row, ns, floor, si);
     }
 }
 
@@ -1145,18 +1127,18 @@ mod tests {
         let resp: Vec<Vec<f32>> = (0..3)
             .map(|_| (0..n).map(|_| (4.0 * u() - 2.0) as f32).collect())
             .collect();
-        for keep in [Keep::Dark, Keep::Light] {
-            let mut best = Best::new(n, keep);
-            for (si, r) in resp.iter().enumerate() {
-                best.offer(0, r, noise[si], floor, si as u8);
-            }
+        let mut pair = [Best::new(n), Best::new(n)];
+        for (si, r) in resp.iter().enumerate() {
+            offer_pair(&mut pair, 0, r, noise[si], floor, si as u8);
+        }
+        for (light, best) in [false, true].into_iter().zip(&pair) {
             let mut taken = 0;
             for i in 0..n {
                 // Naive: the most significant response of the map's sign passing the floor.
                 let (mut q, mut s, mut a) = (0f32, None, 0f32);
                 for si in 0..3 {
                     let r = resp[si][i];
-                    let v = if keep == Keep::Dark { r } else { -r };
+                    let v = if light { -r } else { r };
                     if v >= floor && v / noise[si] > q {
                         (q, s, a) = (v / noise[si], Some(si), v);
                     }
@@ -1166,10 +1148,13 @@ mod tests {
                 if let Some(si) = s {
                     taken += 1;
                     assert_eq!((best.tag[i] & 0xff) as usize, si);
-                    assert_eq!(best.tag[i] & TAG_LIGHT != 0, keep == Keep::Light);
+                    assert_eq!(best.tag[i] & TAG_LIGHT != 0, light);
                 }
             }
-            assert!(taken > n / 3, "{keep:?}: only {taken} pixels took a scale");
+            assert!(
+                taken > n / 3,
+                "light {light}: only {taken} pixels took a scale"
+            );
         }
     }
 
