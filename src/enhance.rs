@@ -44,8 +44,8 @@ pub struct RidgeMap {
     pub strength: Array2<f32>,
     /// `strength` divided by the robust noise level of the response at that scale.
     pub snr: Array2<f32>,
-    /// Index into `scales` of the most significant scale (highest `snr`); meaningless
-    /// where strength is 0.
+    /// Index into `scales` of the scale of the pixel's line (its most significant scale of
+    /// that polarity: highest `snr`); meaningless where strength is 0.
     pub scale: Array2<u8>,
     /// +1 for a dark line (valley), −1 for a light line (ridge), 0 for none.
     pub polarity: Array2<i8>,
@@ -506,10 +506,12 @@ fn level_for(sigma: f32, (mut h, mut w): (usize, usize)) -> usize {
 
 /// Runs the flat-field and the multi-scale ridge filter on linear luminance.
 ///
-/// Two passes over the scales: the first finds each pixel's most significant scale
-/// (strength, snr, scale, polarity); the second blurs again (cheap) and computes the
-/// normal and sub-pixel offset once per pixel, at its final scale only, instead of at
-/// every scale that improved it.
+/// Two passes over the scales: the first finds each pixel's most significant dark line and
+/// most significant light line (strength, snr, scale); the second blurs again (cheap) and
+/// computes the normal and sub-pixel offset once per pixel and polarity, at that line's
+/// scale only, instead of at every scale that improved it; then each pixel takes one of
+/// its two lines (the more significant, unless a dark line centred on it meets the
+/// off-centre flank of a wide dark shaft).
 pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
     let contrast = flatten(lum, max_width_px);
     let (h, w) = contrast.dim();
