@@ -55,8 +55,7 @@ fn main() {
         let traces = trace::trace(&ridge);
         let tr_lines: Vec<Vec<[f32; 2]>> = traces.iter().map(|t| t.points.clone()).collect();
         let raws = trichometer::profile_traces(&ridge, traces, colour.as_ref(), s.max_width_px);
-        let blur = measure::estimate_blur(&raws)
-            .unwrap_or(measure::profile_blur(measure::DEFAULT_BLUR_SIGMA));
+        let blur = measure::blur_or_default(&raws).0;
         let raws = trichometer::split_pairs(raws, colour.as_ref());
         let meas_lines: Vec<Vec<[f32; 2]>> = raws.iter().map(|r| r.path.clone()).collect();
         let mut acc_lines = Vec::new();

@@ -35,8 +35,7 @@ fn main() {
             colour.as_ref(),
             s.max_width_px,
         );
-        let blur = measure::estimate_blur(&raws)
-            .unwrap_or(measure::profile_blur(measure::DEFAULT_BLUR_SIGMA));
+        let blur = measure::blur_or_default(&raws).0;
         let pieces: Vec<link::Piece> = trichometer::split_pairs(raws, colour.as_ref())
             .into_iter()
             .filter_map(|r| {

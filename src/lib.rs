@@ -85,18 +85,13 @@ pub fn analyze_planes(
     let ridge = enhance::ridges(lum, settings.max_width_px);
     let traces = trace::trace(&ridge);
     let raws = profile_traces(&ridge, traces, colour, settings.max_width_px);
-    let blur = match measure::estimate_blur(&raws) {
-        Some(b) => b,
-        None => {
-            if !raws.is_empty() {
-                warnings.push(format!(
-                    "too few wide hairs to estimate the blur; assumed sigma {} px",
-                    measure::DEFAULT_BLUR_SIGMA
-                ));
-            }
-            measure::profile_blur(measure::DEFAULT_BLUR_SIGMA)
-        }
-    };
+    let (blur, defaulted) = measure::blur_or_default(&raws);
+    if defaulted && !raws.is_empty() {
+        warnings.push(format!(
+            "too few wide hairs to estimate the blur; assumed sigma {} px",
+            measure::DEFAULT_BLUR_SIGMA
+        ));
+    }
     let raws = split_pairs(raws, colour);
     // Every measurable piece, whatever its length: short pieces of one hair are joined
     // into the whole hair before the length limit applies.

@@ -688,6 +688,15 @@ pub fn split_at_gaps(raw: RawHair) -> Vec<RawHair> {
 /// Longest stretch (px along the hair) without a measurable profile inside one hair.
 const MAX_UNMEASURED_GAP_PX: usize = 12;
 
+/// The blur σ (px) the widths are measured under: [`estimate_blur`], or the default
+/// optics' σ (as the profiles see it) when there are too few wide hairs (then `true`).
+pub fn blur_or_default(hairs: &[RawHair]) -> (f64, bool) {
+    match estimate_blur(hairs) {
+        Some(b) => (b, false),
+        None => (profile_blur(DEFAULT_BLUR_SIGMA), true),
+    }
+}
+
 /// Estimates the image's total blur σ (px) from the edges of wide, bar-like profiles
 /// that stand well above the noise, on pieces that are lines rather than patches.
 /// Returns `None` when there are too few.

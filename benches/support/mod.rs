@@ -174,8 +174,7 @@ pub fn measure(ridge: &RidgeMap, traces: Vec<Trace>) -> usize {
     use trichometer::measure;
     let settings = Settings::default();
     let raws = trichometer::profile_traces(ridge, traces, None, settings.max_width_px);
-    let blur =
-        measure::estimate_blur(&raws).unwrap_or(measure::profile_blur(measure::DEFAULT_BLUR_SIGMA));
+    let blur = measure::blur_or_default(&raws).0;
     raws.iter()
         .filter(|r| measure::finish(r, blur, settings.min_length_px).is_ok())
         .count()
