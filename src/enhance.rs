@@ -429,6 +429,12 @@ const FLANK_MIN_CONTRAST: f32 = -0.3;
 /// over a thin hair).
 const FLANK_MIN_SCALE_STEPS: u8 = 2;
 
+/// Per-pixel flags of the second pass: the dark line's geometry is needed, the light
+/// line's is, and a dark line may keep the pixel from a more significant light one.
+const NEED_DARK: u8 = 1;
+const NEED_LIGHT: u8 = 2;
+const CONTEST: u8 = 4;
+
 /// The most significant scale found so far at every pixel (row-major, full resolution).
 struct Best {
     strength: Vec<f32>,
@@ -579,11 +585,15 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
                 & (scale_maps[1][i] >= scale_maps[0][i] + FLANK_MIN_SCALE_STEPS);
             let dark_needed = traceable(dark.strength[i], dark.snr[i]) & (!light_wins | contest);
             let light_needed = traceable(light.strength[i], light.snr[i]) & light_wins;
-            (dark_needed as u8) | (light_needed as u8) << 1 | (contest as u8) << 2
+            (dark_needed as u8 * NEED_DARK)
+                | (light_needed as u8 * NEED_LIGHT)
+                | (contest as u8 * CONTEST)
         })
         .collect();
-    let by_scale: [Vec<Vec<u32>>; 2] =
-        std::array::from_fn(|p| pixels_by_scale(&scale_maps[p], &flags, 1 << p, scales.len()));
+    let by_scale: [Vec<Vec<u32>>; 2] = std::array::from_fn(|p| {
+        let bit = [NEED_DARK, NEED_LIGHT][p];
+        pixels_by_scale(&scale_maps[p], &flags, bit, scales.len())
+    });
     let mut geometry: [Vec<Vec<[f32; 3]>>; 2] = by_scale.each_ref().map(|b| {
         b.iter()
             .map(|p| Vec::with_capacity(p.len()))
@@ -689,18 +699,18 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
             geometry[p][s][*k - 1]
         };
         // Untraceable pixels keep the neutral geometry (and are never centred).
-        let d = if f & 1 != 0 {
+        let (has_dark, has_light) = (f & NEED_DARK != 0, f & NEED_LIGHT != 0);
+        let d = if has_dark {
             take(0, scale[i])
         } else {
             [1.0, 0.0, 0.0]
         };
-        let l = if f & 2 != 0 {
+        let l = if has_light {
             take(1, light_scale[i])
         } else {
             [1.0, 0.0, 0.0]
         };
-        let contest = f & 4 != 0;
-        let dark_kept = contest & (f & 1 != 0) && centred(d) && !(f & 2 != 0 && centred(l));
+        let dark_kept = (f & CONTEST != 0) && has_dark && centred(d) && !(has_light && centred(l));
         let g = if (light.snr[i] > snr[i]) & !dark_kept {
             strength[i] = light.strength[i];
             snr[i] = light.snr[i];

@@ -134,12 +134,11 @@ pub fn analyze_planes(
         .collect();
     // Lines that bend like bubble rims or scales, and lines that are parts of wider hairs.
     hairs.retain(|h| reject::mean_curvature(&h.points) <= reject::MAX_MEAN_CURVATURE);
+    // Then lines on the seam of two touching hairs that are reported on their own.
     let sub = reject::substructures(&hairs, (w, h), blur);
-    let mut keep = sub.iter().map(|s| !s);
-    hairs.retain(|_| keep.next().unwrap_or(true));
+    drop_marked(&mut hairs, &sub);
     let merged = reject::merged_pairs(&hairs, (w, h));
-    let mut keep = merged.iter().map(|m| !m);
-    hairs.retain(|_| keep.next().unwrap_or(true));
+    drop_marked(&mut hairs, &merged);
     flag_wide_outliers(&mut hairs);
     hairs.sort_by(|a, b| {
         let (pa, pb) = (a.points[0], b.points[0]);
@@ -233,6 +232,12 @@ pub fn long_enough(
     narrow
         && reject::mean_curvature(&m.points) <= CLEAR_NARROW_MAX_CURVATURE
         && median_along(snr, &m.points) >= CLEAR_NARROW_MIN_SNR
+}
+
+/// Removes the hairs whose `marks` entry is true (one mark per hair, in order).
+fn drop_marked(hairs: &mut Vec<Hair>, marks: &[bool]) {
+    let mut keep = marks.iter().map(|m| !m);
+    hairs.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// A hair this many times wider than the 75th percentile of its image's unflagged widths

@@ -697,6 +697,11 @@ pub fn blur_or_default(hairs: &[RawHair]) -> (f64, bool) {
     }
 }
 
+/// Median of `f` over `profiles`.
+fn median_of<'a>(profiles: impl Iterator<Item = &'a Profile>, f: impl Fn(&Profile) -> f32) -> f64 {
+    median(&profiles.map(|p| f(p) as f64).collect::<Vec<_>>())
+}
+
 /// Estimates the image's total blur σ (px) from the edges of wide, bar-like profiles
 /// that stand well above the noise, on pieces that are lines rather than patches.
 /// Returns `None` when there are too few.
@@ -749,32 +754,19 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
             // A hair mostly bar-like gives its bar-like profiles; another, its profiles clear
             // of the noise (its bar-like ones alone would be its sharpest: a biased few).
             let (m, es) = if mostly(h, wide) {
-                (
-                    m,
-                    median(&wide.iter().map(|p| p.edge_sigma as f64).collect::<Vec<_>>()),
-                )
+                (m, median_of(wide.iter().copied(), |p| p.edge_sigma))
             } else {
-                let clear: Vec<&Profile> = h
-                    .profiles
-                    .iter()
-                    .filter(|p| p.peak >= BLUR_MIN_SNR * p.noise)
-                    .collect();
+                let clear = || {
+                    h.profiles
+                        .iter()
+                        .filter(|p| p.peak >= BLUR_MIN_SNR * p.noise)
+                };
                 (
-                    median(
-                        &clear
-                            .iter()
-                            .map(|p| p.separation() as f64)
-                            .collect::<Vec<_>>(),
-                    ),
-                    median(
-                        &clear
-                            .iter()
-                            .map(|p| p.edge_sigma as f64)
-                            .collect::<Vec<_>>(),
-                    ),
+                    median_of(clear(), Profile::separation),
+                    median_of(clear(), |p| p.edge_sigma),
                 )
             };
-            let contrast = median(&h.profiles.iter().map(|p| p.peak as f64).collect::<Vec<_>>());
+            let contrast = median_of(h.profiles.iter(), |p| p.peak);
             Some((h, m, es, contrast))
         })
         .collect();

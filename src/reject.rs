@@ -142,8 +142,8 @@ pub fn merged_pairs(hairs: &[Hair], size: (usize, usize)) -> Vec<bool> {
     let cells = DiscCells::new(&pts, &order, |i| half(i) + PAIR_LOOKUP_SLACK_PX, (h, w));
     // (wide line, narrower line) -> points of the narrower one inside the wide one's
     // extent, on the left and on the right of its centreline.
-    let mut sides: std::collections::HashMap<(usize, usize), [usize; 2]> =
-        std::collections::HashMap::new();
+    let mut sides: std::collections::BTreeMap<(usize, usize), [usize; 2]> =
+        std::collections::BTreeMap::new();
     let mut nearest: Vec<(usize, f64, usize)> = Vec::new();
     for (j, pj) in pts.iter().enumerate() {
         for p in pj {
@@ -180,23 +180,20 @@ pub fn merged_pairs(hairs: &[Hair], size: (usize, usize)) -> Vec<bool> {
             }
         }
     }
-    // Per wide line, a member found on each side (two different lines).
-    let mut members: Vec<[Option<usize>; 2]> = vec![[None; 2]; hairs.len()];
-    let mut merged = vec![false; hairs.len()];
-    let mut keys: Vec<_> = sides.into_iter().collect();
-    keys.sort_unstable_by_key(|&(k, _)| k);
-    for ((i, j), counts) in keys {
+    // Per wide line, the members found on each side; merged when two different lines are.
+    let mut members: Vec<[Vec<usize>; 2]> = vec![[Vec::new(), Vec::new()]; hairs.len()];
+    for (&(i, j), counts) in &sides {
         let need = PAIR_MEMBER_SHARE * pts[i].len() as f64;
         for (s, &n) in counts.iter().enumerate() {
             if n as f64 >= need {
-                members[i][s] = Some(j);
+                members[i][s].push(j);
             }
         }
-        if let [Some(a), Some(b)] = members[i] {
-            merged[i] |= a != b;
-        }
     }
-    merged
+    members
+        .iter()
+        .map(|[a, b]| a.iter().any(|x| b.iter().any(|y| x != y)))
+        .collect()
 }
 
 #[cfg(test)]
