@@ -55,6 +55,10 @@ const MIN_LEVEL_SHARE: f64 = 0.5;
 const MIN_HAIR_CONTRAST: f64 = 0.02;
 /// Profiles used for the blur estimate must be this many edge spreads wide (bar-like).
 const BLUR_ESTIMATE_MIN_RATIO: f64 = 6.0;
+/// Failing those, profiles this many edge spreads wide: on an image whose hairs are all a
+/// few blurs wide (7 px under blur 1.5 px reads about 3.7) their shape still tells the
+/// blur through the model (`estimate_blur`'s refinement), better than a default.
+const BLUR_FALLBACK_MIN_RATIO: f64 = 3.0;
 /// Blur σ assumed when the image has too few wide hairs to estimate it (px).
 pub const DEFAULT_BLUR_SIGMA: f64 = 1.0;
 /// Minimum edge measurements for an image-based blur estimate.
@@ -706,9 +710,14 @@ fn median_of<'a>(profiles: impl Iterator<Item = &'a Profile>, f: impl Fn(&Profil
 /// that stand well above the noise, on pieces that are lines rather than patches.
 /// Returns `None` when there are too few.
 pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
+    estimate_blur_from(hairs, BLUR_ESTIMATE_MIN_RATIO)
+        .or_else(|| estimate_blur_from(hairs, BLUR_FALLBACK_MIN_RATIO))
+}
+
+/// [`estimate_blur`] from the profiles at least `min_ratio` edge spreads wide.
+fn estimate_blur_from(hairs: &[RawHair], min_ratio: f64) -> Option<f64> {
     let bar_like = |p: &&Profile| {
-        (p.separation() / p.edge_sigma) as f64 >= BLUR_ESTIMATE_MIN_RATIO
-            && p.peak >= BLUR_MIN_SNR * p.noise
+        (p.separation() / p.edge_sigma) as f64 >= min_ratio && p.peak >= BLUR_MIN_SNR * p.noise
     };
     // Each hair's bar-like profiles, once. Only lines that are lines: a piece shorter than
     // a few times its own width is a blob or a patch (a lesion's soft structures, the gap

@@ -195,3 +195,37 @@ fn noisy_wide_hairs_still_give_the_blur() {
         assert!((w - 12.0).abs() <= 1.0, "width {w}");
     }
 }
+
+/// Regression: an image whose hairs are all a few blur σ wide (7 px under blur 1.5 px: no
+/// profile bar-like enough for the blur estimate) was measured under the default blur of
+/// 1 px: the optical depth came out wrong with it and every width read 0.3-0.6 px off. The
+/// estimate now falls back to less bar-like profiles, whose shape the model accounts for.
+#[test]
+fn hairs_a_few_blurs_wide_still_give_the_blur() {
+    let hair = |x: f64, angle_deg: f64| Bar {
+        centre: [x, 160.0],
+        angle_deg,
+        width_px: 7.0,
+        length_px: 500.0,
+        transmission: 0.3,
+    };
+    let hairs = [hair(90.0, 70.0), hair(220.0, 112.0)];
+    let img = render(320, 320, &hairs, 0.35, 1.5, 0.004);
+    let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
+    let widths: Vec<f64> = a
+        .hairs
+        .iter()
+        .filter(|h| h.length_px > 200.0)
+        .map(|h| h.width_px)
+        .collect();
+    eprintln!("blur {:.2}, widths {widths:?}", a.blur_sigma_px);
+    assert_eq!(widths.len(), 2);
+    assert!(
+        (a.blur_sigma_px - 1.5).abs() <= 0.2,
+        "blur {} (rendered 1.5)",
+        a.blur_sigma_px
+    );
+    for w in widths {
+        assert!((w - 7.0).abs() <= 0.25, "width {w}");
+    }
+}
