@@ -799,6 +799,38 @@ fn estimate_blur_from(hairs: &[RawHair], min_ratio: f64) -> Option<f64> {
 /// Optical depth τ of a hair's cross-section under blur `sigma` (px), from its profiles'
 /// fill ratios, edge separation and (for dark hairs) contrast.
 pub fn hair_depth(raw: &RawHair, sigma: f64, contrast: f64) -> f64 {
+    let (m, fill, fill_se, peak) = depth_evidence(raw, sigma, contrast);
+    crate::profile_model::table().depth(m, fill, fill_se, peak)
+}
+
+/// [`hair_depth`] with the hair's edge spread as evidence too (see
+/// [`crate::profile_model::ShapeTable::depth_with_edges`]): for its width. (The blur
+/// estimate takes the depth from the fill alone: measured against the blur, the edge
+/// spread would make any blur self-consistent.)
+pub fn hair_depth_for_width(raw: &RawHair, sigma: f64, contrast: f64) -> f64 {
+    let (m, fill, fill_se, peak) = depth_evidence(raw, sigma, contrast);
+    let table = crate::profile_model::table();
+    // Only edges clear of the noise: a noisy edge's steepest slope is biased steep.
+    let spread: Vec<f64> = raw
+        .profiles
+        .iter()
+        .filter(|p| p.peak >= BLUR_MIN_SNR * p.noise)
+        .map(|p| p.edge_sigma as f64 / sigma)
+        .collect();
+    if spread.len() < DEPTH_MIN_CLEAR_EDGES {
+        return table.depth(m, fill, fill_se, peak);
+    }
+    let se = robust_sd(&spread) / (spread.len() as f64).sqrt();
+    table.depth_with_edges(m, fill, fill_se, peak, (median(&spread), se))
+}
+
+/// Profiles clear of the noise a hair needs for its edge spread to inform its depth.
+const DEPTH_MIN_CLEAR_EDGES: usize = 8;
+
+/// A hair's evidence on its depth under blur `sigma`: median edge separation (σ units),
+/// median fill ratio and its standard error, and the contrast a fully absorbing shaft must
+/// reach (dark hairs only; 0 for light ones).
+fn depth_evidence(raw: &RawHair, sigma: f64, contrast: f64) -> (f64, f64, f64, f64) {
     let margin = (crate::profile_model::AREA_MARGIN_SIGMAS * sigma) as f32;
     let fills: Vec<f64> = raw
         .profiles
@@ -814,7 +846,7 @@ pub fn hair_depth(raw: &RawHair, sigma: f64, contrast: f64) -> f64 {
     } else {
         0.0
     };
-    crate::profile_model::table().depth(median(&sep) / sigma, median(&fills), fill_se, peak_bound)
+    (median(&sep) / sigma, median(&fills), fill_se, peak_bound)
 }
 
 /// Rounds of the model-based blur refinement (converges in two or three).
@@ -1003,7 +1035,7 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
     // The hair's cross-section shape (optical depth), then each local width from the
     // edge separation under that shape and the blur.
     let table = crate::profile_model::table();
-    let tau = hair_depth(raw, sigma, contrast);
+    let tau = hair_depth_for_width(raw, sigma, contrast);
     let widths: Vec<f64> = sep
         .iter()
         .map(|&s| sigma * table.width(s / sigma, tau))
