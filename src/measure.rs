@@ -93,6 +93,11 @@ impl Profile {
     pub fn separation(&self) -> f32 {
         self.right - self.left
     }
+    /// Whether the profile stands far enough above its noise (`BLUR_MIN_SNR`) for its edge
+    /// spread to be read: a noisy edge's steepest slope is biased steep.
+    pub fn edges_clear_of_noise(&self) -> bool {
+        self.peak >= BLUR_MIN_SNR * self.noise
+    }
     /// Centre of the hair (px).
     pub fn centre(&self) -> [f32; 2] {
         let c = 0.5 * (self.left + self.right);
@@ -717,7 +722,7 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
 /// [`estimate_blur`] from the profiles at least `min_ratio` edge spreads wide.
 fn estimate_blur_from(hairs: &[RawHair], min_ratio: f64) -> Option<f64> {
     let bar_like = |p: &&Profile| {
-        (p.separation() / p.edge_sigma) as f64 >= min_ratio && p.peak >= BLUR_MIN_SNR * p.noise
+        (p.separation() / p.edge_sigma) as f64 >= min_ratio && p.edges_clear_of_noise()
     };
     // Each hair's bar-like profiles, once. Only lines that are lines: a piece shorter than
     // a few times its own width is a blob or a patch (a lesion's soft structures, the gap
@@ -765,11 +770,7 @@ fn estimate_blur_from(hairs: &[RawHair], min_ratio: f64) -> Option<f64> {
             let (m, es) = if mostly(h, wide) {
                 (m, median_of(wide.iter().copied(), |p| p.edge_sigma))
             } else {
-                let clear = || {
-                    h.profiles
-                        .iter()
-                        .filter(|p| p.peak >= BLUR_MIN_SNR * p.noise)
-                };
+                let clear = || h.profiles.iter().filter(|p| p.edges_clear_of_noise());
                 (
                     median_of(clear(), Profile::separation),
                     median_of(clear(), |p| p.edge_sigma),
@@ -810,11 +811,10 @@ pub fn hair_depth(raw: &RawHair, sigma: f64, contrast: f64) -> f64 {
 pub fn hair_depth_for_width(raw: &RawHair, sigma: f64, contrast: f64) -> f64 {
     let (m, fill, fill_se, peak) = depth_evidence(raw, sigma, contrast);
     let table = crate::profile_model::table();
-    // Only edges clear of the noise: a noisy edge's steepest slope is biased steep.
     let spread: Vec<f64> = raw
         .profiles
         .iter()
-        .filter(|p| p.peak >= BLUR_MIN_SNR * p.noise)
+        .filter(|p| p.edges_clear_of_noise())
         .map(|p| p.edge_sigma as f64 / sigma)
         .collect();
     if spread.len() < DEPTH_MIN_CLEAR_EDGES {

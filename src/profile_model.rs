@@ -290,7 +290,9 @@ impl ShapeTable {
             let w = self.width_in_row(j, m);
             row_fill[j] = interp(&self.widths, &self.fill[j], w);
             row_peak[j] = interp(&self.widths, &self.peak[j], w);
-            row_edge[j] = interp(&self.widths, &self.edge[j], w);
+            if edges.is_some() {
+                row_edge[j] = interp(&self.widths, &self.edge[j], w);
+            }
         }
         let prior = TAU_PRIOR.ln();
         let mut best = (f64::INFINITY, TAU_PRIOR);

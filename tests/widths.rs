@@ -19,6 +19,19 @@ fn one_bar(width_px: f64, angle_deg: f64, transmission: f64) -> trichometer::Ima
     analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap()
 }
 
+/// Analyses `img` with the default settings; returns the analysis and the widths (px) of
+/// its hairs longer than `min_length_px`, in report order.
+fn long_widths(img: image::RgbImage, min_length_px: f64) -> (trichometer::ImageAnalysis, Vec<f64>) {
+    let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
+    let widths = a
+        .hairs
+        .iter()
+        .filter(|h| h.length_px > min_length_px)
+        .map(|h| h.width_px)
+        .collect();
+    (a, widths)
+}
+
 #[test]
 fn dark_straight_hairs_3_to_25_px_measure_within_1_px() {
     for &(w, angle) in &[
@@ -143,13 +156,7 @@ fn hairs_a_narrow_gap_apart_are_both_found() {
         };
         let d = 0.5 * (w + gap);
         let img = render(300, 300, &[bar(-d), bar(d)], 0.4, blur, 0.004);
-        let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
-        let long: Vec<f64> = a
-            .hairs
-            .iter()
-            .filter(|h| h.length_px > 200.0)
-            .map(|h| h.width_px)
-            .collect();
+        let (_, long) = long_widths(img, 200.0);
         eprintln!("width {w} gap {gap} blur {blur}: {long:?}");
         assert_eq!(long.len(), 2, "width {w} gap {gap}: {long:?}");
         for m in long {
@@ -177,13 +184,7 @@ fn noisy_wide_hairs_still_give_the_blur() {
     // 10.9 px before, 1.79 px and 11.1–11.4 px now. Noisier still, both read too sharp
     // (0.05: 1.11 before, 1.24 now): noise steepens the edges (see the README).
     let img = render(400, 400, &hairs, 0.4, 2.0, 0.02);
-    let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
-    let widths: Vec<f64> = a
-        .hairs
-        .iter()
-        .filter(|h| h.length_px > 250.0)
-        .map(|h| h.width_px)
-        .collect();
+    let (a, widths) = long_widths(img, 250.0);
     eprintln!("blur {:.2}, widths {widths:?}", a.blur_sigma_px);
     assert!(
         (a.blur_sigma_px - 2.0).abs() <= 0.3,
@@ -211,13 +212,7 @@ fn hairs_a_few_blurs_wide_still_give_the_blur() {
     };
     let hairs = [hair(90.0, 70.0), hair(220.0, 112.0)];
     let img = render(320, 320, &hairs, 0.35, 1.5, 0.004);
-    let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
-    let widths: Vec<f64> = a
-        .hairs
-        .iter()
-        .filter(|h| h.length_px > 200.0)
-        .map(|h| h.width_px)
-        .collect();
+    let (a, widths) = long_widths(img, 200.0);
     eprintln!("blur {:.2}, widths {widths:?}", a.blur_sigma_px);
     assert_eq!(widths.len(), 2);
     assert!(
@@ -245,13 +240,7 @@ fn depth_does_not_jump_with_the_angle_a_few_blurs_wide() {
             transmission: 0.3,
         };
         let img = render(320, 320, &[bar], 0.35, 1.5, 0.004);
-        let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
-        let long: Vec<f64> = a
-            .hairs
-            .iter()
-            .filter(|h| h.length_px > 150.0)
-            .map(|h| h.width_px)
-            .collect();
+        let (_, long) = long_widths(img, 150.0);
         eprintln!("angle {angle}: {long:?}");
         assert_eq!(long.len(), 1, "angle {angle}: {long:?}");
         assert!((long[0] - 9.0).abs() <= 0.35, "angle {angle}: {}", long[0]);
@@ -277,13 +266,7 @@ fn clean_hairs_4_to_14_px_error_distribution() {
                     transmission: 0.3,
                 };
                 let img = render(320, 320, &[bar], 0.35, blur, 0.004);
-                let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
-                let long: Vec<f64> = a
-                    .hairs
-                    .iter()
-                    .filter(|h| h.length_px > 150.0)
-                    .map(|h| h.width_px)
-                    .collect();
+                let (_, long) = long_widths(img, 150.0);
                 assert_eq!(long.len(), 1, "w {w} blur {blur} angle {angle}: {long:?}");
                 errors.push((long[0] - w).abs());
             }
