@@ -190,7 +190,8 @@ pub fn profile_traces(
 }
 
 /// Raw hairs with their pair stretches replaced by the two members: traces run along the
-/// skin between two hairs a narrow gap apart, then touching parallel pairs (stage 5).
+/// skin between two hairs a narrow gap apart, then touching parallel pairs; then hairs
+/// beside a close neighbour measured on their clean halves (stage 5).
 pub fn split_pairs(
     raws: Vec<measure::RawHair>,
     colour: Option<&load::Colour>,
@@ -198,6 +199,7 @@ pub fn split_pairs(
     raws.into_iter()
         .flat_map(|r| pairs::split_straddled(r, colour))
         .flat_map(|r| pairs::split(r, colour))
+        .map(pairs::measure_clean_halves)
         .collect()
 }
 

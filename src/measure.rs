@@ -86,6 +86,9 @@ pub struct Profile {
     pub level: f32,
     /// Robust SD of the skin on either side (contrast units).
     pub noise: f32,
+    /// Another structure rises again beside the hair within the window (a neighbouring
+    /// hair a few px away): its tail spreads the edge on that side.
+    pub crowded: bool,
 }
 
 impl Profile {
@@ -95,8 +98,9 @@ impl Profile {
     }
     /// Whether the profile stands far enough above its noise (`BLUR_MIN_SNR`) for its edge
     /// spread to be read: a noisy edge's steepest slope is biased steep.
+    /// A crowded profile's edge spread is the neighbour's as well.
     pub fn edges_clear_of_noise(&self) -> bool {
-        self.peak >= BLUR_MIN_SNR * self.noise
+        self.peak >= BLUR_MIN_SNR * self.noise && !self.crowded
     }
     /// Centre of the hair (px).
     pub fn centre(&self) -> [f32; 2] {
@@ -605,6 +609,8 @@ pub fn profile_trace(
                 };
                 let centre = ((0.5 * (left + right) + half) / SAMPLE_STEP_PX).round() as usize;
                 let level = sign * buf[centre.min(m - 1)];
+                let crowded = rises_beside(&smoothed, half, (left, right), peak, edge_sigma, noise)
+                    .contains(&true);
                 profiles.push(Profile {
                     at,
                     index: i,
@@ -615,6 +621,7 @@ pub fn profile_trace(
                     edge_sigma,
                     level,
                     noise,
+                    crowded,
                 });
                 samples.push(smoothed.clone());
             }
@@ -629,6 +636,55 @@ pub fn profile_trace(
         samples,
         half,
     }
+}
+
+/// Rise (share of the peak) of a profile beyond its lowest point outside an edge that
+/// marks another structure there...
+const NEIGHBOUR_RISE: f32 = 0.2;
+/// ...when it rises within this many edge spreads of the edge: a neighbour's edge 4 spreads
+/// away or more adds under 0.1% of its contrast at this hair's edge.
+const NEIGHBOUR_REACH_SPREADS: f32 = 3.0;
+/// ...and by at least this many noise SDs of the skin (not the skin's own texture).
+const NEIGHBOUR_RISE_NOISES: f32 = 4.0;
+/// ...for at least this many samples (1 px: a shaft, not a noise spike).
+const NEIGHBOUR_MIN_RUN: usize = 4;
+
+/// Whether profile `q` (samples every `SAMPLE_STEP_PX` from `-half`, hair positive) rises
+/// again by `NEIGHBOUR_RISE` of `peak` (and `NEIGHBOUR_RISE_NOISES` of `noise`) within `NEIGHBOUR_REACH_SPREADS` edge spreads outside
+/// edge `left`, and outside edge `right`: a neighbouring hair close enough to spread that
+/// edge.
+pub(crate) fn rises_beside(
+    q: &[f32],
+    half: f32,
+    (left, right): (f32, f32),
+    peak: f32,
+    spread: f32,
+    noise: f32,
+) -> [bool; 2] {
+    let index = |x: f32| (((x + half) / SAMPLE_STEP_PX).round().max(0.0) as usize).min(q.len());
+    let reach = (NEIGHBOUR_REACH_SPREADS * spread / SAMPLE_STEP_PX).ceil() as usize;
+    // A rise that starts within `reach` and stays up for `NEIGHBOUR_MIN_RUN` samples.
+    fn rises<'a>(side: impl Iterator<Item = &'a f32>, by: f32, reach: usize) -> bool {
+        let (mut low, mut run) = (f32::INFINITY, 0);
+        for (k, &v) in side.enumerate() {
+            if run == 0 {
+                if k >= reach {
+                    return false;
+                }
+                low = low.min(v);
+            }
+            run = if v >= low + by { run + 1 } else { 0 };
+            if run >= NEIGHBOUR_MIN_RUN {
+                return true;
+            }
+        }
+        false
+    }
+    let by = (NEIGHBOUR_RISE * peak).max(NEIGHBOUR_RISE_NOISES * noise);
+    [
+        rises(q[..index(left)].iter().rev(), by, reach),
+        rises(q[index(right)..].iter(), by, reach),
+    ]
 }
 
 /// Whether the dip at `x` between shaft points `a` and `b` (px along normal `n` from

@@ -11,9 +11,14 @@
 //! member's outer half is mirrored about its centre, which is exactly the profile of a lone
 //! hair of that width under the same blur, so the width model of
 //! [`crate::measure::finish`] applies unchanged.
+//!
+//! A hair beside a neighbour a few px away ([`measure_clean_halves`]) is measured the same
+//! way: where the skin rises again within a few edge spreads of one edge, the neighbour's
+//! blurred tail spreads that edge (two 10-14 px hairs 2-4 px apart read up to 1.6 px
+//! narrow), so the profile is replaced by its clean half mirrored about its centre.
 
 use crate::load::Colour;
-use crate::measure::{edges, Profile, RawHair, NEUTRAL_SHIFT, SAMPLE_STEP_PX};
+use crate::measure::{edges, rises_beside, Profile, RawHair, NEUTRAL_SHIFT, SAMPLE_STEP_PX};
 use crate::stats::robust_sd_mut;
 
 /// Narrowest member (edge to junction, px) looked for: narrower dips are not resolved.
@@ -150,23 +155,6 @@ fn band_noise(q: &[f32]) -> f32 {
         .map(|&x| x as f64)
         .collect();
     (robust_sd_mut(&mut v) as f32).max(1e-4)
-}
-
-/// The profile of one member, re-centred on it: its outer half (from `centre` outward on
-/// side `dir`, −1 left, +1 right) mirrored about `centre`, over the same window.
-fn mirrored(q: &[f32], half: f32, centre: f32, dir: f32) -> Vec<f32> {
-    let at = |x: f32| -> f32 {
-        let f = ((x + half) / SAMPLE_STEP_PX).clamp(0.0, (q.len() - 1) as f32);
-        let i = (f.floor() as usize).min(q.len() - 2);
-        let t = f - i as f32;
-        q[i] * (1.0 - t) + q[i + 1] * t
-    };
-    (0..q.len())
-        .map(|k| {
-            let x = -half + k as f32 * SAMPLE_STEP_PX;
-            at(centre + dir * x.abs())
-        })
-        .collect()
 }
 
 /// The two members' profiles at one pair profile: (profile, samples) for the left and
@@ -537,6 +525,92 @@ fn sub_hair(raw: &RawHair, items: impl Iterator<Item = (Profile, Vec<f32>)>) -> 
     })
 }
 
+/// A profile re-centred on `centre`: its half from `centre` outward on side `dir` (−1 left,
+/// +1 right) mirrored about `centre`, over the same window (a pair member's outer half, a
+/// crowded hair's clean half).
+fn mirrored(q: &[f32], half: f32, centre: f32, dir: f32) -> Vec<f32> {
+    let at = |x: f32| -> f32 {
+        let f = ((x + half) / SAMPLE_STEP_PX).clamp(0.0, (q.len() - 1) as f32);
+        let i = (f.floor() as usize).min(q.len() - 2);
+        let t = f - i as f32;
+        q[i] * (1.0 - t) + q[i + 1] * t
+    };
+    (0..q.len())
+        .map(|k| {
+            let x = -half + k as f32 * SAMPLE_STEP_PX;
+            at(centre + dir * x.abs())
+        })
+        .collect()
+}
+
+/// Level (share of the peak) whose outermost crossings bound a shaft's core: a neighbour
+/// whose tail spreads an edge adds little there, so their midpoint is the shaft's centre.
+const CORE_LEVEL: f32 = 0.8;
+
+/// Centre (px along the profile) of the shaft between edges `left` and `right` of profile
+/// `q`: the midpoint of the outermost crossings of `CORE_LEVEL` of its peak inside them.
+fn core_centre(q: &[f32], half: f32, (left, right): (f32, f32), peak: f32) -> Option<f32> {
+    let level = CORE_LEVEL * peak;
+    let index = |x: f32| (((x + half) / SAMPLE_STEP_PX).round().max(0.0) as usize).min(q.len() - 1);
+    let (lo, hi) = (index(left), index(right));
+    let first = (lo..=hi).find(|&i| q[i] >= level)?;
+    let last = (lo..=hi).rev().find(|&i| q[i] >= level)?;
+    // Sub-sample crossings: linear between the sample below the level and the one above.
+    let cross = |below: usize, above: usize| {
+        let (a, b) = (q[below], q[above]);
+        let t = if b > a { (level - a) / (b - a) } else { 1.0 };
+        below as f32 + t * (above as f32 - below as f32)
+    };
+    let l = if first > 0 {
+        cross(first - 1, first)
+    } else {
+        first as f32
+    };
+    let r = if last + 1 < q.len() {
+        cross(last + 1, last)
+    } else {
+        last as f32
+    };
+    Some(-half + 0.5 * (l + r) * SAMPLE_STEP_PX)
+}
+
+/// Each profile of `raw` with a neighbour beside one edge only (see
+/// [`crate::measure::Profile::crowded`]) measured on its other half, mirrored about the
+/// centre of its core; its samples replaced by the mirrored ones. A profile crowded on both
+/// sides, or whose mirrored half shows no hair, is kept as it is (and stays out of the blur
+/// and depth estimates).
+pub fn measure_clean_halves(mut raw: RawHair) -> RawHair {
+    let half = raw.half;
+    for (p, q) in raw.profiles.iter_mut().zip(raw.samples.iter_mut()) {
+        if !p.crowded {
+            continue;
+        }
+        let sides = rises_beside(q, half, (p.left, p.right), p.peak, p.edge_sigma, p.noise);
+        if sides[0] == sides[1] {
+            continue;
+        }
+        let clean = if sides[0] { 1.0 } else { -1.0 };
+        let Some(c) = core_centre(q, half, (p.left, p.right), p.peak) else {
+            continue;
+        };
+        let m = mirrored(q, half, c, clean);
+        let search = 0.5 * p.separation() + 2.0;
+        if let Some((left, right, peak, edge_sigma)) = edges(&m, half, search, p.noise.max(1e-4)) {
+            *p = Profile {
+                at: [p.at[0] + c * p.normal[0], p.at[1] + c * p.normal[1]],
+                left,
+                right,
+                peak,
+                edge_sigma,
+                crowded: false,
+                ..*p
+            };
+            *q = m;
+        }
+    }
+    raw
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,5 +834,81 @@ mod tests {
         assert_eq!(runs(&[t, t, t, f, t, t, t, f, f, t]), vec![(0, 7)]);
         assert_eq!(runs(&[t, t, t, f, f, t, t, t]), vec![]);
         assert_eq!(runs(&[f, t, t, t, t, t, t]), vec![(1, 7)]);
+    }
+
+    /// A profile (hair positive, every `SAMPLE_STEP_PX` from `-half`) of bars (centre,
+    /// width, contrast) under Gaussian blur `sigma`, by numerical convolution.
+    fn bars_profile(bars: &[(f32, f32, f32)], sigma: f32, half: f32) -> Vec<f32> {
+        let n = (2.0 * half / SAMPLE_STEP_PX).round() as usize + 1;
+        let du = 0.01f32;
+        (0..n)
+            .map(|k| {
+                let x = -half + k as f32 * SAMPLE_STEP_PX;
+                bars.iter()
+                    .map(|&(c, w, a)| {
+                        let steps = (w / du) as usize;
+                        (0..steps)
+                            .map(|j| {
+                                let u = c - 0.5 * w + (j as f32 + 0.5) * du;
+                                let z = (x - u) / sigma;
+                                (-0.5 * z * z).exp()
+                            })
+                            .sum::<f32>()
+                            * a
+                            * du
+                            / (sigma * (2.0 * std::f32::consts::PI).sqrt())
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_neighbour_a_few_px_away_is_seen_beside_its_edge_only() {
+        let (sigma, half, noise) = (1.5f32, 24.0f32, 0.002f32);
+        let sides = |bars: &[(f32, f32, f32)]| {
+            let q = bars_profile(bars, sigma, half);
+            let (l, r, peak, spread) = edges(&q, half, 7.0, noise).expect("a hair");
+            rises_beside(&q, half, (l, r), peak, spread, noise)
+        };
+        assert_eq!(sides(&[(0.0, 10.0, 0.5)]), [false, false]);
+        // Gaps of 3 and 4 px on the right, 3 px on the left (2 px under this blur: the two
+        // are measured as one, and the pair split tells them apart).
+        assert_eq!(sides(&[(0.0, 10.0, 0.5), (13.0, 10.0, 0.5)]), [false, true]);
+        assert_eq!(sides(&[(0.0, 10.0, 0.5), (14.0, 10.0, 0.4)]), [false, true]);
+        assert_eq!(
+            sides(&[(-13.0, 10.0, 0.5), (0.0, 10.0, 0.5)]),
+            [true, false]
+        );
+        // Beyond three edge spreads (12 px gap): its tail does not reach this edge.
+        assert_eq!(sides(&[(0.0, 10.0, 0.5), (22.0, 8.0, 0.5)]), [false, false]);
+        // A faint wiggle in the skin (under 4 noise SDs) is not a neighbour.
+        assert_eq!(sides(&[(0.0, 10.0, 0.5), (9.0, 2.0, 0.01)]), [false, false]);
+    }
+
+    #[test]
+    fn the_clean_half_mirrored_about_the_core_is_the_lone_hairs_profile() {
+        let (sigma, half, noise) = (1.5f32, 24.0f32, 0.002f32);
+        for w in [6.0f32, 10.0, 14.0] {
+            let lone = bars_profile(&[(0.0, w, 0.5)], sigma, half);
+            let (l0, r0, _, s0) = edges(&lone, half, 0.5 * w + 2.0, noise).unwrap();
+            for gap in [3.0f32, 4.0] {
+                let q = bars_profile(&[(0.0, w, 0.5), (w + gap, w, 0.5)], sigma, half);
+                let (l, r, peak, _) = edges(&q, half, 0.5 * w + 2.0, noise).unwrap();
+                let c = core_centre(&q, half, (l, r), peak).unwrap();
+                assert!(c.abs() < 0.1, "w {w} gap {gap}: core centre {c}");
+                let m = mirrored(&q, half, c, -1.0);
+                let (lm, rm, _, sm) = edges(&m, half, 0.5 * w + 2.0, noise).unwrap();
+                let (sep, sep0) = (rm - lm, r0 - l0);
+                assert!(
+                    (sep - sep0).abs() < 0.2,
+                    "w {w} gap {gap}: {sep} vs lone {sep0}"
+                );
+                assert!(
+                    (sm - s0).abs() < 0.1,
+                    "w {w} gap {gap}: spread {sm} vs {s0}"
+                );
+            }
+        }
     }
 }
