@@ -86,8 +86,8 @@ pub struct Profile {
     pub level: f32,
     /// Robust SD of the skin on either side (contrast units).
     pub noise: f32,
-    /// Another structure rises again beside the hair within the window (a neighbouring
-    /// hair a few px away): its tail spreads the edge on that side.
+    /// The skin rises again within a few edge spreads outside an edge (`rises_beside`): a
+    /// neighbouring hair a few px away, whose blurred tail spreads that edge.
     pub crowded: bool,
 }
 
@@ -650,9 +650,9 @@ const NEIGHBOUR_RISE_NOISES: f32 = 4.0;
 const NEIGHBOUR_MIN_RUN: usize = 4;
 
 /// Whether profile `q` (samples every `SAMPLE_STEP_PX` from `-half`, hair positive) rises
-/// again by `NEIGHBOUR_RISE` of `peak` (and `NEIGHBOUR_RISE_NOISES` of `noise`) within `NEIGHBOUR_REACH_SPREADS` edge spreads outside
-/// edge `left`, and outside edge `right`: a neighbouring hair close enough to spread that
-/// edge.
+/// again by `NEIGHBOUR_RISE` of `peak` (and `NEIGHBOUR_RISE_NOISES` of `noise`) within
+/// `NEIGHBOUR_REACH_SPREADS` edge spreads (`spread`) outside edge `left`, and outside edge
+/// `right`: a neighbouring hair close enough to spread that edge.
 pub(crate) fn rises_beside(
     q: &[f32],
     half: f32,
