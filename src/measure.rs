@@ -96,10 +96,10 @@ impl Profile {
     pub fn separation(&self) -> f32 {
         self.right - self.left
     }
-    /// Whether the profile stands far enough above its noise (`BLUR_MIN_SNR`) for its edge
-    /// spread to be read: a noisy edge's steepest slope is biased steep.
-    /// A crowded profile's edge spread is the neighbour's as well.
-    pub fn edges_clear_of_noise(&self) -> bool {
+    /// Whether the profile's edge spread can be read: it stands far enough above its noise
+    /// (`BLUR_MIN_SNR`; a noisy edge's steepest slope is biased steep) and is not crowded
+    /// (a crowded profile's edge spread is the neighbour's as well).
+    pub fn edges_readable(&self) -> bool {
         self.peak >= BLUR_MIN_SNR * self.noise && !self.crowded
     }
     /// Centre of the hair (px).
@@ -638,6 +638,12 @@ pub fn profile_trace(
     }
 }
 
+/// Index of the sample nearest position `x` (px) of a profile of `n` samples taken every
+/// `SAMPLE_STEP_PX` from `-half`, clamped to the profile.
+pub(crate) fn sample_index(x: f32, half: f32, n: usize) -> usize {
+    (((x + half) / SAMPLE_STEP_PX).round().max(0.0) as usize).min(n - 1)
+}
+
 /// Rise (share of the peak) of a profile beyond its lowest point outside an edge that
 /// marks another structure there...
 const NEIGHBOUR_RISE: f32 = 0.2;
@@ -661,7 +667,7 @@ pub(crate) fn rises_beside(
     spread: f32,
     noise: f32,
 ) -> [bool; 2] {
-    let index = |x: f32| (((x + half) / SAMPLE_STEP_PX).round().max(0.0) as usize).min(q.len());
+    let index = |x: f32| sample_index(x, half, q.len());
     let reach = (NEIGHBOUR_REACH_SPREADS * spread / SAMPLE_STEP_PX).ceil() as usize;
     // A rise that starts within `reach` and stays up for `NEIGHBOUR_MIN_RUN` samples.
     fn rises<'a>(side: impl Iterator<Item = &'a f32>, by: f32, reach: usize) -> bool {
@@ -777,9 +783,8 @@ pub fn estimate_blur(hairs: &[RawHair]) -> Option<f64> {
 
 /// [`estimate_blur`] from the profiles at least `min_ratio` edge spreads wide.
 fn estimate_blur_from(hairs: &[RawHair], min_ratio: f64) -> Option<f64> {
-    let bar_like = |p: &&Profile| {
-        (p.separation() / p.edge_sigma) as f64 >= min_ratio && p.edges_clear_of_noise()
-    };
+    let bar_like =
+        |p: &&Profile| (p.separation() / p.edge_sigma) as f64 >= min_ratio && p.edges_readable();
     // Each hair's bar-like profiles, once. Only lines that are lines: a piece shorter than
     // a few times its own width is a blob or a patch (a lesion's soft structures, the gap
     // between two fibres), whose soft edges are its own, not the optics'.
@@ -826,7 +831,7 @@ fn estimate_blur_from(hairs: &[RawHair], min_ratio: f64) -> Option<f64> {
             let (m, es) = if mostly(h, wide) {
                 (m, median_of(wide.iter().copied(), |p| p.edge_sigma))
             } else {
-                let clear = || h.profiles.iter().filter(|p| p.edges_clear_of_noise());
+                let clear = || h.profiles.iter().filter(|p| p.edges_readable());
                 (
                     median_of(clear(), Profile::separation),
                     median_of(clear(), |p| p.edge_sigma),
@@ -870,7 +875,7 @@ pub fn hair_depth_for_width(raw: &RawHair, sigma: f64, contrast: f64) -> f64 {
     let spread: Vec<f64> = raw
         .profiles
         .iter()
-        .filter(|p| p.edges_clear_of_noise())
+        .filter(|p| p.edges_readable())
         .map(|p| p.edge_sigma as f64 / sigma)
         .collect();
     if spread.len() < DEPTH_MIN_CLEAR_EDGES {

@@ -18,7 +18,9 @@
 //! narrow), so the profile is replaced by its clean half mirrored about its centre.
 
 use crate::load::Colour;
-use crate::measure::{edges, rises_beside, Profile, RawHair, NEUTRAL_SHIFT, SAMPLE_STEP_PX};
+use crate::measure::{
+    edges, rises_beside, sample_index, Profile, RawHair, NEUTRAL_SHIFT, SAMPLE_STEP_PX,
+};
 use crate::stats::robust_sd_mut;
 
 /// Narrowest member (edge to junction, px) looked for: narrower dips are not resolved.
@@ -551,8 +553,10 @@ const CORE_LEVEL: f32 = 0.8;
 /// `q`: the midpoint of the outermost crossings of `CORE_LEVEL` of its peak inside them.
 fn core_centre(q: &[f32], half: f32, (left, right): (f32, f32), peak: f32) -> Option<f32> {
     let level = CORE_LEVEL * peak;
-    let index = |x: f32| (((x + half) / SAMPLE_STEP_PX).round().max(0.0) as usize).min(q.len() - 1);
-    let (lo, hi) = (index(left), index(right));
+    let (lo, hi) = (
+        sample_index(left, half, q.len()),
+        sample_index(right, half, q.len()),
+    );
     let first = (lo..=hi).find(|&i| q[i] >= level)?;
     let last = (lo..=hi).rev().find(|&i| q[i] >= level)?;
     // Sub-sample crossings: linear between the sample below the level and the one above.
