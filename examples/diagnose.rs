@@ -108,6 +108,9 @@ fn main() {
                         p.m.points[0],
                         p.m.points[p.m.points.len() - 1]
                     );
+                    if std::env::var("DEBUG_PTS").is_ok() {
+                        println!("    pts {:?}", p.m.points);
+                    }
                 }
             }
         }

@@ -73,6 +73,9 @@ fn main() {
         for (id, p) in linked.iter().enumerate() {
             let m = &p.m;
             let pts = measure::resample_f64(&m.points, 1.0);
+            if std::env::var("PIECES_PTS").is_ok() && m.length_px >= 40.0 {
+                eprintln!("{}\t{id}\t{:?}", t.image, m.points);
+            }
             // Per truth hair: which of its points this piece passes near, and how many of
             // this piece's points are near it.
             let mut covered: HashMap<usize, std::collections::HashSet<usize>> = HashMap::new();

@@ -133,7 +133,7 @@ pub fn analyze_planes(
         })
         .collect();
     // Lines that bend like bubble rims or scales, and lines that are parts of wider hairs.
-    hairs.retain(|h| reject::mean_curvature(&h.points) <= reject::MAX_MEAN_CURVATURE);
+    hairs.retain(|h| !reject::too_curved(&h.points));
     // Then lines on the seam of two touching hairs that are reported on their own.
     let sub = reject::substructures(&hairs, (w, h), blur);
     drop_marked(&mut hairs, &sub);
