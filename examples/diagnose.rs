@@ -99,12 +99,13 @@ fn main() {
                     .any(|q| (q[0] - v[0]).hypot(q[1] - v[1]) < 30.0)
                 {
                     println!(
-                        "  linked pol {} w {:.2} len {:.0} flag {:?} curv {:.4} from {:?} to {:?}",
+                        "  linked pol {} w {:.2} len {:.0} flag {:?} curv {:.4} fitted {:.4} from {:?} to {:?}",
                         p.polarity,
                         p.m.width_px,
                         p.m.length_px,
                         p.m.flag,
                         trichometer::reject::mean_curvature(&p.m.points),
+                        trichometer::reject::fitted_curvature(&p.m.points),
                         p.m.points[0],
                         p.m.points[p.m.points.len() - 1]
                     );

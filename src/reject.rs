@@ -21,7 +21,7 @@ const CURVATURE_TRIM: f64 = 0.2;
 /// ...and the median turn over windows ([`mean_curvature`]) above which a line is not
 /// reported either: a line kinked all along, whose parabola can still be flat (pieces
 /// linked zigzag through crossings, whose widths are off). Alone, this limit at 0.02 kept
-/// 19–23 more lines on no hair of seeds 100, 501 and 901 than the fitted limit with it.
+/// 26–48 more lines on no hair of seeds 100, 501 and 901 than with the fitted limit.
 pub const MAX_WINDOW_CURVATURE: f64 = 0.02;
 
 /// Whether a line bends more than a hair does: its fitted parabola over `MAX_CURVATURE`,
