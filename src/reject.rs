@@ -11,8 +11,8 @@ use crate::report::Hair;
 /// Curvature (1/px) of a line's fitted parabola ([`fitted_curvature`]) above which it is
 /// not a hair: phantom and real scalp hairs stay below 0.005 (radius ≥ 200 px); a bubble
 /// rim of radius 60 px is 0.017. On the tuning phantoms (seeds 100, 501, 600, 700, 701;
-/// linked lines ≥ 40 px that pass the length rule) 0.01 rejected 296 lines on no hair and
-/// 39 on a hair, where the median of [`mean_curvature`] over 0.015 rejected 280 and 92:
+/// linked lines ≥ 40 px that pass the length rule) 0.01 rejected 286 lines on no hair and
+/// 37 on a hair, where the median of [`mean_curvature`] over 0.015 rejected 280 and 92:
 /// that median over a few windows read a kink where two pieces were linked, or the jitter
 /// of a wide hair's centres, as curvature.
 pub const MAX_CURVATURE: f64 = 0.01;
@@ -21,7 +21,7 @@ const CURVATURE_TRIM: f64 = 0.2;
 /// ...and the median turn over windows ([`mean_curvature`]) above which a line is not
 /// reported either: a line kinked all along, whose parabola can still be flat (pieces
 /// linked zigzag through crossings, whose widths are off). Alone, this limit at 0.02 kept
-/// 26–48 more lines on no hair of seeds 100, 501 and 901 than with the fitted limit.
+/// 26–46 more lines on no hair of seeds 100, 501 and 901 than with the fitted limit.
 pub const MAX_WINDOW_CURVATURE: f64 = 0.02;
 
 /// Whether a line bends more than a hair does: its fitted parabola over `MAX_CURVATURE`,
@@ -42,12 +42,13 @@ const SHAFT_MARGIN_PX: f64 = 0.5;
 /// σ plus 1 px.
 const BAND_MARGIN_SIGMAS: f64 = 2.0;
 
-/// Curvature (1/px) of the parabola fitted by least squares to a polyline in the frame of
-/// its chord, refitted without the `CURVATURE_TRIM` share of its points farthest from the
-/// first fit (a kink where two pieces were linked): twice the quadratic coefficient. A
-/// circular arc of up to a quarter turn reads its curvature; jitter along the line
-/// averages out over the whole line instead of biasing each window. 0 for lines too short
-/// to tell (as [`mean_curvature`]); a line whose ends meet reads `f64::INFINITY`.
+/// Curvature (1/px) of a polyline from the parabola fitted by least squares in the frame
+/// of its chord, refitted without the `CURVATURE_TRIM` share of its points farthest from
+/// the first fit (a kink where two pieces were linked): the circle through the parabola's
+/// ends and its middle, whose sagitta is the parabola's. Jitter along the line averages
+/// out over the whole line instead of biasing each window, and a circular arc reads its
+/// curvature whatever its turn (a half-turn's parabola alone reads twice it). 0 for lines
+/// too short to tell (as [`mean_curvature`]); a line whose ends meet reads `f64::INFINITY`.
 pub fn fitted_curvature(points: &[[f64; 2]]) -> f64 {
     let pts = resample(points, 1.0);
     if pts.len() < 2 * CURVATURE_SPAN_PX as usize + 1 {
@@ -80,7 +81,10 @@ pub fn fitted_curvature(points: &[[f64; 2]]) -> f64 {
         *k = *r <= limit;
     }
     c = quadratic_fit(&s, &y, &keep);
-    2.0 * c[2].abs() / (chord * chord)
+    // The parabola's deviation from its chord at the middle (s = 1/2), in px.
+    let sagitta = 0.25 * c[2].abs();
+    let half = 0.5 * chord;
+    2.0 * sagitta / (half * half + sagitta * sagitta)
 }
 
 /// Least-squares coefficients [c0, c1, c2] of y = c0 + c1·s + c2·s² over the kept points
@@ -446,11 +450,16 @@ mod tests {
                 .collect()
         };
         assert!(fitted_curvature(&line(0.0, 0.0, 200.0, 50.0)) < 1e-9);
-        // A quarter turn of radius 60 px (a bubble rim) and of 250 px (a curved hair).
+        // A quarter turn of radius 60 px (a bubble rim) and of 250 px (a curved hair), and
+        // a curly hair of radius 150 px over half a turn and 0.65 of a turn.
         let k = fitted_curvature(&arc(60.0, 0.5 * std::f64::consts::PI));
-        assert!((k - 1.0 / 60.0).abs() < 0.003 && k > MAX_CURVATURE, "{k}");
+        assert!((k - 1.0 / 60.0).abs() < 0.002 && k > MAX_CURVATURE, "{k}");
         let k = fitted_curvature(&arc(250.0, 0.5 * std::f64::consts::PI));
-        assert!((k - 1.0 / 250.0).abs() < 0.001, "{k}");
+        assert!((k - 1.0 / 250.0).abs() < 0.0005, "{k}");
+        for turn in [1.0, 1.3] {
+            let k = fitted_curvature(&arc(150.0, turn * std::f64::consts::PI));
+            assert!((k - 1.0 / 150.0).abs() < 0.001, "{turn}: {k}");
+        }
         // Three quarters of a rim and a closed ring are curved too.
         assert!(too_curved(&arc(60.0, 1.5 * std::f64::consts::PI)));
         assert!(too_curved(&arc(40.0, 2.0 * std::f64::consts::PI)));
