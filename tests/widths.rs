@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{render, render_layers, Bar};
+use common::{render, render_arcs, render_layers, Arc, Bar};
 use image::DynamicImage;
 use trichometer::{analyze, Polarity, Settings};
 
@@ -332,4 +332,68 @@ fn hairs_a_few_px_apart_keep_their_width() {
             }
         }
     }
+}
+
+/// Regression (fourth session of 2026-12-01): a curly hair of radius 150 px over half a
+/// turn is reported whole at its width (the curvature of a parabola fitted to it read
+/// twice its own and rejected it), while the rim of a bubble of radius 40 px is not.
+#[test]
+fn a_curly_hair_is_kept_and_a_bubble_rim_is_not() {
+    let curl = Arc {
+        centre: [250.0, 330.0],
+        radius: 150.0,
+        from_deg: 180.0,
+        to_deg: 360.0,
+        width_px: 8.0,
+        transmission: 0.25,
+    };
+    let rim = Arc {
+        centre: [250.0, 330.0],
+        radius: 40.0,
+        from_deg: 200.0,
+        to_deg: 470.0,
+        width_px: 3.0,
+        transmission: 0.5,
+    };
+    // A straight hair for the blur estimate.
+    let bar = Bar {
+        centre: [420.0, 250.0],
+        angle_deg: 80.0,
+        width_px: 10.0,
+        length_px: 300.0,
+        transmission: 0.25,
+    };
+    let img = render_arcs(520, 420, &[curl, rim], &[bar], 0.35, 1.2, 0.004);
+    let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
+    let dist = |p: &[f64; 2], r: f64| ((p[0] - 250.0).hypot(p[1] - 330.0) - r).abs();
+    let on = |r: f64| -> Vec<&trichometer::Hair> {
+        a.hairs
+            .iter()
+            .filter(|h| {
+                h.points.iter().filter(|p| dist(p, r) < 3.0).count() * 10 >= 8 * h.points.len()
+            })
+            .collect()
+    };
+    let curl_hairs = on(150.0);
+    let length: f64 = curl_hairs.iter().map(|h| h.length_px).sum();
+    assert!(
+        length > 0.8 * std::f64::consts::PI * 150.0,
+        "curly hair reported over {length:.0} px: {:?}",
+        a.hairs
+            .iter()
+            .map(|h| (h.width_px, h.length_px))
+            .collect::<Vec<_>>()
+    );
+    for h in &curl_hairs {
+        assert!(
+            (h.width_px - 8.0).abs() < 0.6,
+            "curly hair read {:.2} px",
+            h.width_px
+        );
+    }
+    let rim_length: f64 = on(40.0).iter().map(|h| h.length_px).sum();
+    assert!(
+        rim_length < 40.0,
+        "bubble rim reported over {rim_length:.0} px"
+    );
 }

@@ -39,6 +39,73 @@ pub fn render_layers(
         let layer = gaussian_blur(&paint(w, h, bars), blur);
         lin.zip_mut_with(&layer, |v, &t| *v *= t);
     }
+    encode(&lin, noise)
+}
+
+/// A hair bent along a circle for [`render_arcs`]: centred on `centre`, of `radius`, from
+/// `from_deg` to `to_deg` (image angles, y down), with the cross-section of a [`Bar`].
+#[derive(Clone, Copy, Debug)]
+pub struct Arc {
+    pub centre: [f64; 2],
+    pub radius: f64,
+    pub from_deg: f64,
+    pub to_deg: f64,
+    pub width_px: f64,
+    pub transmission: f64,
+}
+
+/// [`render`] with curved hairs (`arcs`) as well as straight ones, all under one blur.
+pub fn render_arcs(
+    w: usize,
+    h: usize,
+    arcs: &[Arc],
+    bars: &[Bar],
+    skin: f32,
+    blur: f32,
+    noise: f32,
+) -> RgbImage {
+    const SS: usize = 4;
+    let mut field = paint(w, h, bars);
+    for a in arcs {
+        let (lo, hi) = (a.from_deg.to_radians(), a.to_deg.to_radians());
+        for y in 0..h {
+            for x in 0..w {
+                let mut gain = 0.0;
+                for j in 0..SS {
+                    for i in 0..SS {
+                        let px = x as f64 - 0.5 + (i as f64 + 0.5) / SS as f64 - a.centre[0];
+                        let py = y as f64 - 0.5 + (j as f64 + 0.5) / SS as f64 - a.centre[1];
+                        let mut t = py.atan2(px);
+                        while t < lo {
+                            t += std::f64::consts::TAU;
+                        }
+                        let u = 2.0 * (px.hypot(py) - a.radius) / a.width_px;
+                        if u.abs() <= 1.0 && t <= hi {
+                            gain += (a.transmission - 1.0) * cylinder(u);
+                        }
+                    }
+                }
+                field[[y, x]] *= (1.0 + gain / (SS * SS) as f64) as f32;
+            }
+        }
+    }
+    let mut lin = gaussian_blur(&field, blur);
+    lin.mapv_inplace(|t| t * skin);
+    encode(&lin, noise)
+}
+
+/// Optical depth of the rendered hairs' cylinders at their centre.
+const HAIR_DEPTH: f64 = 2.0;
+
+/// Absorption across a cylinder of centre optical depth `HAIR_DEPTH`, normalised to 1 at
+/// the centre, at `u` = offset / half-width (|u| ≤ 1).
+fn cylinder(u: f64) -> f64 {
+    (1.0 - (-HAIR_DEPTH * (1.0 - u * u).sqrt()).exp()) / (1.0 - (-HAIR_DEPTH).exp())
+}
+
+/// Linear light plus deterministic pseudo-noise of SD `noise`, encoded as 8-bit sRGB grey.
+fn encode(lin: &Array2<f32>, noise: f32) -> RgbImage {
+    let (h, w) = lin.dim();
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut gauss = move || {
         // Sum of 4 uniforms: close enough to normal for test noise.
@@ -66,8 +133,6 @@ pub fn render_layers(
 /// Transmission (1 = skin) of `bars` over a w×h field, 4×4 supersampled, unblurred.
 fn paint(w: usize, h: usize, bars: &[Bar]) -> Array2<f32> {
     const SS: usize = 4;
-    const HAIR_DEPTH: f64 = 2.0;
-    let norm = 1.0 - (-HAIR_DEPTH).exp();
     let mut lin = Array2::<f32>::from_elem((h, w), 1.0);
     for b in bars {
         let (s, c) = b.angle_deg.to_radians().sin_cos();
@@ -81,8 +146,7 @@ fn paint(w: usize, h: usize, bars: &[Bar]) -> Array2<f32> {
                         let along = px * c + py * s;
                         let u = 2.0 * (-px * s + py * c) / b.width_px;
                         if u.abs() <= 1.0 && along.abs() <= b.length_px / 2.0 {
-                            let shape = (1.0 - (-HAIR_DEPTH * (1.0 - u * u).sqrt()).exp()) / norm;
-                            gain += (b.transmission - 1.0) * shape;
+                            gain += (b.transmission - 1.0) * cylinder(u);
                         }
                     }
                 }
