@@ -8,8 +8,8 @@ use crate::link::{in_disc, DiscCells};
 use crate::measure::resample_f64 as resample;
 use crate::report::Hair;
 
-/// Curvature (1/px) of a line's fitted parabola ([`fitted_curvature`]) above which it is
-/// not a hair: phantom and real scalp hairs stay below 0.005 (radius ≥ 200 px); a bubble
+/// Curvature (1/px) of a line's fitted arc ([`fitted_curvature`]) above which it is not
+/// a hair: phantom and real scalp hairs stay below 0.005 (radius ≥ 200 px); a bubble
 /// rim of radius 60 px is 0.017. On the tuning phantoms (seeds 100, 501, 600, 700, 701;
 /// linked lines ≥ 40 px that pass the length rule) 0.01 rejected 286 lines on no hair and
 /// 37 on a hair, where the median of [`mean_curvature`] over 0.015 rejected 280 and 92:
@@ -24,11 +24,6 @@ const CURVATURE_TRIM: f64 = 0.2;
 /// 26–46 more lines on no hair of seeds 100, 501 and 901 than with the fitted limit.
 pub const MAX_WINDOW_CURVATURE: f64 = 0.02;
 
-/// Whether a line bends more than a hair does: its fitted parabola over `MAX_CURVATURE`,
-/// or its median turn over windows over `MAX_WINDOW_CURVATURE`.
-pub fn too_curved(points: &[[f64; 2]]) -> bool {
-    fitted_curvature(points) > MAX_CURVATURE || mean_curvature(points) > MAX_WINDOW_CURVATURE
-}
 /// Span (px) over which the direction is taken when measuring curvature.
 const CURVATURE_SPAN_PX: f64 = 12.0;
 /// A line narrower than this share of a wider hair's width, lying mostly within that
@@ -41,6 +36,12 @@ const SHAFT_MARGIN_PX: f64 = 0.5;
 /// Band around a hair for lines of the other polarity: half its width plus this many blur
 /// σ plus 1 px.
 const BAND_MARGIN_SIGMAS: f64 = 2.0;
+
+/// Whether a line bends more than a hair does: its fitted curvature over `MAX_CURVATURE`,
+/// or its median turn over windows over `MAX_WINDOW_CURVATURE`.
+pub fn too_curved(points: &[[f64; 2]]) -> bool {
+    fitted_curvature(points) > MAX_CURVATURE || mean_curvature(points) > MAX_WINDOW_CURVATURE
+}
 
 /// Curvature (1/px) of a polyline from the parabola fitted by least squares in the frame
 /// of its chord, refitted without the `CURVATURE_TRIM` share of its points farthest from
