@@ -334,14 +334,14 @@ fn hairs_a_few_px_apart_keep_their_width() {
     }
 }
 
-/// Regression (fourth session of 2026-12-01): a curly hair of radius 150 px over half a
+/// Regression (fourth session of 2026-12-01): a curly hair of radius 100 px over half a
 /// turn is reported whole at its width (the curvature of a parabola fitted to it read
 /// twice its own and rejected it), while the rim of a bubble of radius 40 px is not.
 #[test]
 fn a_curly_hair_is_kept_and_a_bubble_rim_is_not() {
     let curl = Arc {
         centre: [250.0, 330.0],
-        radius: 150.0,
+        radius: 100.0,
         from_deg: 180.0,
         to_deg: 360.0,
         width_px: 8.0,
@@ -374,10 +374,10 @@ fn a_curly_hair_is_kept_and_a_bubble_rim_is_not() {
             })
             .collect()
     };
-    let curl_hairs = on(150.0);
+    let curl_hairs = on(100.0);
     let length: f64 = curl_hairs.iter().map(|h| h.length_px).sum();
     assert!(
-        length > 0.8 * std::f64::consts::PI * 150.0,
+        length > 0.8 * std::f64::consts::PI * 100.0,
         "curly hair reported over {length:.0} px: {:?}",
         a.hairs
             .iter()
