@@ -10,9 +10,9 @@ use crate::report::Hair;
 
 /// Curvature (1/px) of a line's fitted arc ([`fitted_curvature`]) above which it is not
 /// a hair: a bubble rim of radius 60 px reads 0.017. Phantom hairs stay below 0.005
-/// (radius ≥ 200 px), but real body hair curls tighter: on `ISIC_0009944` segments of
-/// curly hairs of radius ~80 px read 0.0125, so the limit stays at the radius (67 px) the
-/// windows' median had.
+/// (radius ≥ 200 px), but real body hair curls tighter: on `ISIC_0009944` four segments
+/// of curly hairs read 0.010–0.014 (radius 70–100 px), so the limit stays at the radius
+/// (67 px) the windows' median had.
 pub const MAX_CURVATURE: f64 = 0.015;
 /// Share of a line's points, those farthest from the first fit, left out of the refit.
 const CURVATURE_TRIM: f64 = 0.2;
