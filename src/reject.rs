@@ -40,7 +40,9 @@ const BAND_MARGIN_SIGMAS: f64 = 2.0;
 /// Whether a line bends more than a hair does: its fitted curvature over `MAX_CURVATURE`,
 /// or its median turn over windows over `MAX_WINDOW_CURVATURE`.
 pub fn too_curved(points: &[[f64; 2]]) -> bool {
-    fitted_curvature(points) > MAX_CURVATURE || mean_curvature(points) > MAX_WINDOW_CURVATURE
+    // Both measures on the same 1 px resampling, done once.
+    let pts = resample(points, 1.0);
+    arc_curvature(&pts) > MAX_CURVATURE || window_curvature(&pts) > MAX_WINDOW_CURVATURE
 }
 
 /// Curvature (1/px) of a polyline from the parabola fitted by least squares in the frame
@@ -51,7 +53,11 @@ pub fn too_curved(points: &[[f64; 2]]) -> bool {
 /// curvature whatever its turn (a half-turn's parabola alone reads twice it). 0 for lines
 /// too short to tell (as [`mean_curvature`]); a line whose ends meet reads `f64::INFINITY`.
 pub fn fitted_curvature(points: &[[f64; 2]]) -> f64 {
-    let pts = resample(points, 1.0);
+    arc_curvature(&resample(points, 1.0))
+}
+
+/// [`fitted_curvature`] of a polyline resampled at 1 px.
+fn arc_curvature(pts: &[[f64; 2]]) -> f64 {
     if pts.len() < 2 * CURVATURE_SPAN_PX as usize + 1 {
         return 0.0;
     }
@@ -129,7 +135,11 @@ fn quadratic_fit(s: &[f64], y: &[f64], keep: &[bool]) -> [f64; 3] {
 /// trace meets a crossing hair does not count, while a bubble rim (curved all along) does.
 /// 0 for lines too short to tell.
 pub fn mean_curvature(points: &[[f64; 2]]) -> f64 {
-    let pts = resample(points, 1.0);
+    window_curvature(&resample(points, 1.0))
+}
+
+/// [`mean_curvature`] of a polyline resampled at 1 px.
+fn window_curvature(pts: &[[f64; 2]]) -> f64 {
     let k = CURVATURE_SPAN_PX as usize;
     if pts.len() < 2 * k + 1 {
         return 0.0;

@@ -64,30 +64,16 @@ pub fn render_arcs(
     blur: f32,
     noise: f32,
 ) -> RgbImage {
-    const SS: usize = 4;
     let mut field = paint(w, h, bars);
     for a in arcs {
         let (lo, hi) = (a.from_deg.to_radians(), a.to_deg.to_radians());
-        for y in 0..h {
-            for x in 0..w {
-                let mut gain = 0.0;
-                for j in 0..SS {
-                    for i in 0..SS {
-                        let px = x as f64 - 0.5 + (i as f64 + 0.5) / SS as f64 - a.centre[0];
-                        let py = y as f64 - 0.5 + (j as f64 + 0.5) / SS as f64 - a.centre[1];
-                        let mut t = py.atan2(px);
-                        while t < lo {
-                            t += std::f64::consts::TAU;
-                        }
-                        let u = 2.0 * (px.hypot(py) - a.radius) / a.width_px;
-                        if u.abs() <= 1.0 && t <= hi {
-                            gain += (a.transmission - 1.0) * cylinder(u);
-                        }
-                    }
-                }
-                field[[y, x]] *= (1.0 + gain / (SS * SS) as f64) as f32;
+        absorb(&mut field, a.centre, a.transmission, |px, py| {
+            let mut t = py.atan2(px);
+            while t < lo {
+                t += std::f64::consts::TAU;
             }
-        }
+            (t <= hi).then(|| 2.0 * (px.hypot(py) - a.radius) / a.width_px)
+        });
     }
     let mut lin = gaussian_blur(&field, blur);
     lin.mapv_inplace(|t| t * skin);
@@ -132,30 +118,44 @@ fn encode(lin: &Array2<f32>, noise: f32) -> RgbImage {
 
 /// Transmission (1 = skin) of `bars` over a w×h field, 4×4 supersampled, unblurred.
 fn paint(w: usize, h: usize, bars: &[Bar]) -> Array2<f32> {
-    const SS: usize = 4;
     let mut lin = Array2::<f32>::from_elem((h, w), 1.0);
     for b in bars {
         let (s, c) = b.angle_deg.to_radians().sin_cos();
-        for y in 0..h {
-            for x in 0..w {
-                let mut gain = 0.0;
-                for j in 0..SS {
-                    for i in 0..SS {
-                        let px = x as f64 - 0.5 + (i as f64 + 0.5) / SS as f64 - b.centre[0];
-                        let py = y as f64 - 0.5 + (j as f64 + 0.5) / SS as f64 - b.centre[1];
-                        let along = px * c + py * s;
-                        let u = 2.0 * (-px * s + py * c) / b.width_px;
-                        if u.abs() <= 1.0 && along.abs() <= b.length_px / 2.0 {
-                            gain += (b.transmission - 1.0) * cylinder(u);
-                        }
-                    }
-                }
-                let v = lin[[y, x]] as f64;
-                lin[[y, x]] = (v * (1.0 + gain / (SS * SS) as f64)) as f32;
-            }
-        }
+        absorb(&mut lin, b.centre, b.transmission, |px, py| {
+            let along = px * c + py * s;
+            (along.abs() <= b.length_px / 2.0).then(|| 2.0 * (-px * s + py * c) / b.width_px)
+        });
     }
     lin
+}
+
+/// Multiplies `field` by the transmission of one hair of centre-line `transmission`,
+/// 4×4 supersampled: `across(px, py)` gives, for a point relative to `centre`, its offset
+/// across the hair in half-widths (`None` beyond the hair's ends).
+fn absorb(
+    field: &mut Array2<f32>,
+    centre: [f64; 2],
+    transmission: f64,
+    across: impl Fn(f64, f64) -> Option<f64>,
+) {
+    const SS: usize = 4;
+    let (h, w) = field.dim();
+    for y in 0..h {
+        for x in 0..w {
+            let mut gain = 0.0;
+            for j in 0..SS {
+                for i in 0..SS {
+                    let px = x as f64 - 0.5 + (i as f64 + 0.5) / SS as f64 - centre[0];
+                    let py = y as f64 - 0.5 + (j as f64 + 0.5) / SS as f64 - centre[1];
+                    if let Some(u) = across(px, py).filter(|u| u.abs() <= 1.0) {
+                        gain += (transmission - 1.0) * cylinder(u);
+                    }
+                }
+            }
+            let v = field[[y, x]] as f64;
+            field[[y, x]] = (v * (1.0 + gain / (SS * SS) as f64)) as f32;
+        }
+    }
 }
 
 /// A small test image with a few hairs of known width (px): 3, 6 and 10 px, dark, plus
