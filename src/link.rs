@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use ndarray::Array2;
 
 use crate::enhance::bilinear;
-use crate::measure::{width_spread_and_flag, Measured};
+use crate::measure::{optical_blur, width_spread_and_flag, Measured};
 use crate::stats::{median, robust_sd};
 
 /// One measured piece and its polarity (+1 dark, −1 light).
@@ -672,7 +672,7 @@ fn merge(pieces: &[Piece], chain: &[(usize, bool)], blur: f64) -> Piece {
         profiles += m.profiles;
     }
     let width = median(&local);
-    let (sd, flag) = width_spread_and_flag(width, robust_sd(&local), blur);
+    let (sd, flag) = width_spread_and_flag(width, robust_sd(&local), optical_blur(blur));
     let length = points
         .windows(2)
         .map(|w| ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt())
@@ -695,6 +695,7 @@ fn merge(pieces: &[Piece], chain: &[(usize, bool)], blur: f64) -> Piece {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::RESOLVABLE_WIDTH_SIGMAS;
 
     #[test]
     fn disc_rows_are_the_pixels_of_the_per_pixel_test() {
@@ -830,6 +831,31 @@ mod tests {
         let (a, b) = (joined.m.points[0], *joined.m.points.last().unwrap());
         let xs = [a[0].min(b[0]), a[0].max(b[0])];
         assert_eq!(xs, [0.0, 190.0]);
+    }
+
+    #[test]
+    fn a_joined_hair_is_flagged_narrow_against_the_optical_blur_as_its_pieces_are() {
+        // Profiles are read under blur 1.13 px, 0.5 px of it the profile smoothing: the
+        // optics' σ is 1.01 px, so 2.7 px is resolved (2.5 σ = 2.53 px), as `finish`
+        // judges each piece; against the profiles' σ it would not be (2.83 px).
+        let blur = 1.13;
+        assert!(2.7 > RESOLVABLE_WIDTH_SIGMAS * optical_blur(blur));
+        assert!(2.7 < RESOLVABLE_WIDTH_SIGMAS * blur);
+        let pieces = vec![
+            piece([0.0, 100.0], [80.0, 101.0], 2.7),
+            piece([110.0, 101.5], [190.0, 102.5], 2.7),
+        ];
+        let out = link(pieces, blur, &Array2::zeros((300, 300)));
+        assert_eq!(out.len(), 1);
+        assert!(out[0].m.flag.is_none(), "{:?}", out[0].m.flag);
+        // A hair narrower than the optics resolve is still flagged.
+        let pieces = vec![
+            piece([0.0, 100.0], [80.0, 101.0], 2.3),
+            piece([110.0, 101.5], [190.0, 102.5], 2.3),
+        ];
+        let out = link(pieces, blur, &Array2::zeros((300, 300)));
+        assert_eq!(out.len(), 1);
+        assert!(out[0].m.flag.as_deref().unwrap_or("").starts_with("narrower"));
     }
 
     #[test]
