@@ -5,7 +5,10 @@ use std::io::Write;
 use trichometer::{enhance, load};
 
 fn write(path: String, bytes: &[u8]) {
-    std::fs::File::create(path).unwrap().write_all(bytes).unwrap();
+    std::fs::File::create(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
 }
 
 fn main() {
@@ -18,7 +21,18 @@ fn main() {
     write(format!("{}.snr.f32", a[3]), &f(&r.snr));
     write(format!("{}.strength.f32", a[3]), &f(&r.strength));
     write(format!("{}.contrast.f32", a[3]), &f(&r.contrast));
-    write(format!("{}.pol.i8", a[3]), &r.polarity.iter().map(|&p| p as u8).collect::<Vec<u8>>());
-    write(format!("{}.scale.u8", a[3]), &r.scale.iter().copied().collect::<Vec<u8>>());
-    println!("{:?} scales {:?} noise {:?}", r.snr.dim(), r.scales, r.noise);
+    write(
+        format!("{}.pol.i8", a[3]),
+        &r.polarity.iter().map(|&p| p as u8).collect::<Vec<u8>>(),
+    );
+    write(
+        format!("{}.scale.u8", a[3]),
+        &r.scale.iter().copied().collect::<Vec<u8>>(),
+    );
+    println!(
+        "{:?} scales {:?} noise {:?}",
+        r.snr.dim(),
+        r.scales,
+        r.noise
+    );
 }

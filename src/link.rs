@@ -855,7 +855,12 @@ mod tests {
         ];
         let out = link(pieces, blur, &Array2::zeros((300, 300)));
         assert_eq!(out.len(), 1);
-        assert!(out[0].m.flag.as_deref().unwrap_or("").starts_with("narrower"));
+        assert!(out[0]
+            .m
+            .flag
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("narrower"));
     }
 
     #[test]
