@@ -179,6 +179,17 @@ pub struct SynthArgs {
     /// Write lossless PNG instead of JPEG.
     #[arg(long)]
     pub png: bool,
+    /// Share of hairs that curl (0–1; radius 0.3–2.5 mm). 0 gives the same images as
+    /// without the option.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE", value_parser = share)]
+    pub curly: f64,
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}`: expected a share from 0 to 1")),
+    }
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {

@@ -310,6 +310,7 @@ fn synth(args: SynthArgs) -> Result<ExitCode> {
         um_per_px: args.um_per_px,
         difficulty: args.difficulty,
         jpeg_quality: if args.png { None } else { Some(90) },
+        curly_share: args.curly,
     };
     let paths = trichometer::synth::write_suite(&args.out, args.n, args.seed, &opts)?;
     // A manifest with each phantom's scale, for `analyze --manifest`.

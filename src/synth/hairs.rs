@@ -5,7 +5,7 @@ use std::f64::consts::TAU;
 
 use super::canvas::{arc_lengths, integrate_curve, lum, Canvas, NearField, Noise1};
 use super::rng::Rng;
-use super::Look;
+use super::{Look, CURL_RADIUS_UM};
 use crate::settings::HairClass;
 use crate::truth::TruthHair;
 
@@ -278,9 +278,15 @@ fn grow(
     };
     let length = look.px(len_mm * 1000.0);
     let per_mm = look.um_per_px / 1000.0; // (1/mm) → (1/px)
-    let kappa0 = r.gauss(0.0, 0.15) * per_mm;
-    let wiggle = r.range(0.1, 0.6) * per_mm;
+    let mut kappa0 = r.gauss(0.0, 0.15) * per_mm;
+    let mut wiggle = r.range(0.1, 0.6) * per_mm;
     let cell = look.px(r.range(400.0, 1200.0));
+    // Curly hairs (drawn only when asked for, so other suites keep their random draws).
+    if look.curly_share > 0.0 && r.chance(look.curly_share) {
+        let radius = look.px(r.range(CURL_RADIUS_UM.0, CURL_RADIUS_UM.1));
+        kappa0 = if r.chance(0.5) { 1.0 } else { -1.0 } / radius;
+        wiggle *= 0.2;
+    }
     let kmax = 1.0 / look.px(200.0);
     let (taper, taper_start) = if thin {
         (r.range(0.1, 0.35), r.range(0.55, 0.85))

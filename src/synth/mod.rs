@@ -109,7 +109,15 @@ pub struct PhantomOptions {
     /// JPEG quality; `None` writes lossless PNG. At `Hard`, each image is written at a
     /// quality up to 20 lower (drawn from its seed, not below 50).
     pub jpeg_quality: Option<u8>,
+    /// Share of hairs that curl (0..=1): each bends along a circle of radius drawn in
+    /// [`CURL_RADIUS_UM`], either way. At 0 (the default) no curl is drawn and a seed gives
+    /// the same images as before the option existed.
+    pub curly_share: f64,
 }
+
+/// Radii (µm) of a curly hair's bend: afro-textured hair forms ringlets a few
+/// millimetres across; down to 0.3 mm for a shaft bending where it leaves the skin.
+pub const CURL_RADIUS_UM: (f64, f64) = (300.0, 2500.0);
 
 impl Default for PhantomOptions {
     fn default() -> Self {
@@ -119,6 +127,7 @@ impl Default for PhantomOptions {
             um_per_px: None,
             difficulty: Difficulty::Realistic,
             jpeg_quality: Some(90),
+            curly_share: 0.0,
         }
     }
 }
@@ -182,6 +191,8 @@ pub(crate) struct Look {
     pub vellus_contrast: f64,
     pub highlight_prob: f64,
     pub medulla_prob: f64,
+    /// Share of hairs that curl (`PhantomOptions::curly_share`).
+    pub curly_share: f64,
     pub pairs: usize,
     pub empty_opening_share: f64,
     pub yellow_dots: usize,
@@ -279,6 +290,7 @@ impl Look {
             vellus_contrast: 1.0,
             highlight_prob: 0.0,
             medulla_prob: 0.0,
+            curly_share: opts.curly_share.clamp(0.0, 1.0),
             pairs: 0,
             empty_opening_share: 0.0,
             yellow_dots: 0,

@@ -8,6 +8,7 @@ fn small(d: Difficulty) -> PhantomOptions {
         um_per_px: None,
         difficulty: d,
         jpeg_quality: Some(90),
+        curly_share: 0.0,
     }
 }
 
@@ -176,6 +177,7 @@ fn synth_tiny_and_extreme_frames_render() {
                 um_per_px: Some(s),
                 difficulty: d,
                 jpeg_quality: None,
+                curly_share: 0.0,
             };
             let (img, t) = render_phantom(5, 0, &o);
             assert_eq!((img.width(), img.height()), (w, h));
@@ -375,4 +377,62 @@ fn synth_stage_times() {
         lap("truth", &mut t);
         println!("{} ({} hairs): {times:?}", d.as_str(), scene.hairs.len());
     }
+}
+
+/// Mean turn per px (rad/px) of a polyline, from its first to its last segment's heading.
+fn mean_turn(points: &[[f64; 2]]) -> f64 {
+    let mut heading = Vec::new();
+    let mut length = 0.0;
+    for w in points.windows(2) {
+        let (dx, dy) = (w[1][0] - w[0][0], w[1][1] - w[0][1]);
+        heading.push(dy.atan2(dx));
+        length += dx.hypot(dy);
+    }
+    // Unwrapped total turn.
+    let mut total = 0.0;
+    for h in heading.windows(2) {
+        let mut d = h[1] - h[0];
+        while d > std::f64::consts::PI {
+            d -= std::f64::consts::TAU;
+        }
+        while d < -std::f64::consts::PI {
+            d += std::f64::consts::TAU;
+        }
+        total += d;
+    }
+    total.abs() / length.max(1e-9)
+}
+
+#[test]
+fn synth_curly_hairs_bend_at_the_drawn_radius_and_the_default_draws_none() {
+    let s = 5.0;
+    let opts = |curly_share| PhantomOptions {
+        width: 640,
+        height: 480,
+        um_per_px: Some(s),
+        difficulty: Difficulty::Realistic,
+        curly_share,
+        ..PhantomOptions::default()
+    };
+    // Radii (µm) of the hairs at least 80 px long, over a few images.
+    let radii = |curly_share| -> Vec<f64> {
+        (0..4)
+            .flat_map(|i| render_phantom(21, i, &opts(curly_share)).1.hairs)
+            .filter(|h| h.length_px >= 80.0)
+            .map(|h| s / mean_turn(&h.points))
+            .collect()
+    };
+    let (lo, hi) = CURL_RADIUS_UM;
+    let curly = radii(1.0);
+    assert!(curly.len() >= 20, "{} hairs", curly.len());
+    // The wiggle bends a curl a little either way: nearly all within the drawn range.
+    let inside = curly
+        .iter()
+        .filter(|&&r| r >= 0.8 * lo && r <= 1.25 * hi)
+        .count();
+    assert!(inside * 10 >= curly.len() * 9, "{inside} of {}: {curly:?}", curly.len());
+    // Without the option, hairs are nearly straight: few bend tighter than the curls' widest.
+    let straight = radii(0.0);
+    let tight = straight.iter().filter(|&&r| r < hi).count();
+    assert!(tight * 5 <= straight.len(), "{tight} of {}", straight.len());
 }
