@@ -20,7 +20,7 @@ fn main() {
         })
         .collect();
     names.sort();
-    println!("kind,image,id,len,width,sd,flag,contrast,polarity,profiles,snr,curv,straight,blur,best,cover,share,tclass,twidth,tlen,tlight");
+    println!("kind,image,id,len,width,sd,flag,contrast,polarity,profiles,snr,curv,fit,straight,blur,best,cover,share,tclass,twidth,tlen,tlight");
     for name in names {
         let t: TruthImage =
             serde_json::from_slice(&std::fs::read(dir.join(&name)).unwrap()).unwrap();
@@ -58,7 +58,7 @@ fn main() {
         }
         for h in &t.hairs {
             println!(
-                "truth,{},{},{:.1},{:.3},,,,,,,,,{blur:.3},,,,{:?},{:.3},{:.1},{}",
+                "truth,{},{},{:.1},{:.3},,,,,,,,,,{blur:.3},,,,{:?},{:.3},{:.1},{}",
                 t.image,
                 h.id,
                 h.visible_length_px(),
@@ -139,7 +139,7 @@ fn main() {
                 None => (-1, 0.0, 0.0, String::new(), 0.0, 0.0, 0),
             };
             println!(
-                "piece,{},{id},{:.1},{:.3},{:.3},{flag},{:.4},{},{},{snr_med:.2},{:.4},{:.3},{blur:.3},{bid},{cover},{share:.3},{tc},{tw:.3},{tl:.1},{tli}",
+                "piece,{},{id},{:.1},{:.3},{:.3},{flag},{:.4},{},{},{snr_med:.2},{:.4},{:.4},{:.3},{blur:.3},{bid},{cover},{share:.3},{tc},{tw:.3},{tl:.1},{tli}",
                 t.image,
                 m.length_px,
                 m.width_px,
@@ -148,6 +148,7 @@ fn main() {
                 p.polarity,
                 m.profiles,
                 reject::mean_curvature(&m.points),
+                reject::fitted_curvature(&m.points),
                 chord / m.length_px.max(1e-9),
             );
         }

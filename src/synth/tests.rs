@@ -430,7 +430,11 @@ fn synth_curly_hairs_bend_at_the_drawn_radius_and_the_default_draws_none() {
         .iter()
         .filter(|&&r| r >= 0.8 * lo && r <= 1.25 * hi)
         .count();
-    assert!(inside * 10 >= curly.len() * 9, "{inside} of {}: {curly:?}", curly.len());
+    assert!(
+        inside * 10 >= curly.len() * 9,
+        "{inside} of {}: {curly:?}",
+        curly.len()
+    );
     // Without the option, hairs are nearly straight: few bend tighter than the curls' widest.
     let straight = radii(0.0);
     let tight = straight.iter().filter(|&&r| r < hi).count();
