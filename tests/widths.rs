@@ -1,4 +1,4 @@
-//! Widths of rendered straight hairs of known width come out right.
+//! Widths of rendered hairs of known width, straight and curved, come out right.
 
 mod common;
 
@@ -396,4 +396,59 @@ fn a_curly_hair_is_kept_and_a_bubble_rim_is_not() {
         rim_length < 40.0,
         "bubble rim reported over {rim_length:.0} px"
     );
+}
+
+/// Curved hairs are measured as straight ones: arcs of radius 80–200 px (curvature
+/// 0.005–0.0125 rad/px, under the 0.015 limit) and 4–14 px wide, over 160°, are each
+/// reported as one hair along most of the arc, within 0.25 px of their width.
+#[test]
+fn curved_hairs_are_measured_as_straight_ones() {
+    for radius in [80.0, 120.0, 200.0] {
+        for width_px in [4.0, 8.0, 14.0] {
+            let curl = Arc {
+                centre: [300.0, 330.0],
+                radius,
+                from_deg: 190.0,
+                to_deg: 350.0,
+                width_px,
+                transmission: 0.25,
+            };
+            // A straight hair for the blur estimate.
+            let bar = Bar {
+                centre: [560.0, 250.0],
+                angle_deg: 80.0,
+                width_px: 10.0,
+                length_px: 300.0,
+                transmission: 0.25,
+            };
+            let img = render_arcs(640, 460, &[curl], &[bar], 0.35, 1.2, 0.004);
+            let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
+            let on: Vec<&trichometer::Hair> = a
+                .hairs
+                .iter()
+                .filter(|h| {
+                    let near =
+                        |p: &&[f64; 2]| ((p[0] - 300.0).hypot(p[1] - 330.0) - radius).abs() < 3.0;
+                    h.points.iter().filter(near).count() * 10 >= 8 * h.points.len()
+                })
+                .collect();
+            let arc_length = radius * 160f64.to_radians();
+            assert_eq!(
+                on.len(),
+                1,
+                "R {radius} w {width_px}: {} hairs on the arc",
+                on.len()
+            );
+            assert!(
+                on[0].length_px > 0.8 * arc_length,
+                "R {radius} w {width_px}: reported over {:.0} of {arc_length:.0} px",
+                on[0].length_px
+            );
+            assert!(
+                (on[0].width_px - width_px).abs() < 0.25,
+                "R {radius} w {width_px}: read {:.2} px",
+                on[0].width_px
+            );
+        }
+    }
 }
