@@ -1,15 +1,7 @@
 //! Dumps the ridge map of an image as raw little-endian arrays for offline analysis:
 //! OUT.snr.f32, OUT.strength.f32, OUT.contrast.f32, OUT.pol.i8, OUT.scale.u8 (row-major,
 //! height x width). Usage: dump_ridge IMAGE MAX_WIDTH_PX OUT
-use std::io::Write;
 use trichometer::{enhance, load};
-
-fn write(path: String, bytes: &[u8]) {
-    std::fs::File::create(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -17,6 +9,7 @@ fn main() {
     let max_w: f64 = a[2].parse().unwrap();
     let lum = load::linear_luminance(&img);
     let r = enhance::ridges(&lum, max_w);
+    let write = |path: String, bytes: &[u8]| std::fs::write(path, bytes).unwrap();
     let f = |v: &ndarray::Array2<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     write(format!("{}.snr.f32", a[3]), &f(&r.snr));
     write(format!("{}.strength.f32", a[3]), &f(&r.strength));

@@ -334,6 +334,31 @@ fn hairs_a_few_px_apart_keep_their_width() {
     }
 }
 
+/// A straight dark hair 10 px wide beside rendered arcs, for the blur estimate.
+fn blur_bar(centre: [f64; 2]) -> Bar {
+    Bar {
+        centre,
+        angle_deg: 80.0,
+        width_px: 10.0,
+        length_px: 300.0,
+        transmission: 0.25,
+    }
+}
+
+/// The reported hairs lying on the circle of `radius` about `centre`: 80% of their points
+/// within 3 px of it.
+fn on_circle(
+    a: &trichometer::ImageAnalysis,
+    centre: [f64; 2],
+    radius: f64,
+) -> Vec<&trichometer::Hair> {
+    let near = |p: &&[f64; 2]| ((p[0] - centre[0]).hypot(p[1] - centre[1]) - radius).abs() < 3.0;
+    a.hairs
+        .iter()
+        .filter(|h| h.points.iter().filter(near).count() * 10 >= 8 * h.points.len())
+        .collect()
+}
+
 /// Regression (fourth session of 2026-12-01): a curly hair of radius 100 px over half a
 /// turn is reported whole at its width (the curvature of a parabola fitted to it read
 /// twice its own and rejected it), while the rim of a bubble of radius 40 px is not.
@@ -355,25 +380,10 @@ fn a_curly_hair_is_kept_and_a_bubble_rim_is_not() {
         width_px: 3.0,
         transmission: 0.5,
     };
-    // A straight hair for the blur estimate.
-    let bar = Bar {
-        centre: [420.0, 250.0],
-        angle_deg: 80.0,
-        width_px: 10.0,
-        length_px: 300.0,
-        transmission: 0.25,
-    };
+    let bar = blur_bar([420.0, 250.0]);
     let img = render_arcs(520, 420, &[curl, rim], &[bar], 0.35, 1.2, 0.004);
     let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
-    let dist = |p: &[f64; 2], r: f64| ((p[0] - 250.0).hypot(p[1] - 330.0) - r).abs();
-    let on = |r: f64| -> Vec<&trichometer::Hair> {
-        a.hairs
-            .iter()
-            .filter(|h| {
-                h.points.iter().filter(|p| dist(p, r) < 3.0).count() * 10 >= 8 * h.points.len()
-            })
-            .collect()
-    };
+    let on = |r: f64| on_circle(&a, [250.0, 330.0], r);
     let curl_hairs = on(100.0);
     let length: f64 = curl_hairs.iter().map(|h| h.length_px).sum();
     assert!(
@@ -413,25 +423,10 @@ fn curved_hairs_are_measured_as_straight_ones() {
                 width_px,
                 transmission: 0.25,
             };
-            // A straight hair for the blur estimate.
-            let bar = Bar {
-                centre: [560.0, 250.0],
-                angle_deg: 80.0,
-                width_px: 10.0,
-                length_px: 300.0,
-                transmission: 0.25,
-            };
+            let bar = blur_bar([560.0, 250.0]);
             let img = render_arcs(640, 460, &[curl], &[bar], 0.35, 1.2, 0.004);
             let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
-            let on: Vec<&trichometer::Hair> = a
-                .hairs
-                .iter()
-                .filter(|h| {
-                    let near =
-                        |p: &&[f64; 2]| ((p[0] - 300.0).hypot(p[1] - 330.0) - radius).abs() < 3.0;
-                    h.points.iter().filter(near).count() * 10 >= 8 * h.points.len()
-                })
-                .collect();
+            let on = on_circle(&a, [300.0, 330.0], radius);
             let arc_length = radius * 160f64.to_radians();
             assert_eq!(
                 on.len(),
