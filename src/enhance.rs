@@ -739,6 +739,68 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
     }
 }
 
+/// Relative contrast that a straight opaque hair `width_px` wide under optical blur
+/// `blur_px` needs for its centre to seed a trace on this ridge map: its centre takes the
+/// scale where it is most significant (the most response over that scale's noise, the
+/// image's noise and skin texture, whatever its contrast), and there its response must
+/// reach `trace::SNR_HIGH` times the noise and `trace::STRENGTH_MIN`. The response of a
+/// unit-contrast hair at each scale comes from the filter itself, run on a rendered hair
+/// through the same pyramid level, blur and Hessian.
+pub fn seed_contrast(ridge: &RidgeMap, width_px: f64, blur_px: f64) -> f64 {
+    let dims = ridge.contrast.dim();
+    let (unit, ns) = ridge
+        .scales
+        .iter()
+        .zip(&ridge.noise)
+        .map(|(&sigma, &ns)| {
+            let unit = unit_line_response(sigma, level_for(sigma, dims), width_px, blur_px);
+            (unit.max(1e-9), ns)
+        })
+        .max_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)))
+        .expect("at least one scale");
+    (crate::trace::SNR_HIGH * ns).max(crate::trace::STRENGTH_MIN) as f64 / unit as f64
+}
+
+/// Response at its centre of a straight dark hair of unit relative contrast (`width_px`
+/// wide, pixel-integrated, under optical blur `blur_px`) at scale `sigma` computed on
+/// pyramid level `level`, as `ridges` computes it.
+fn unit_line_response(sigma: f32, level: usize, width_px: f64, blur_px: f64) -> f32 {
+    let f = 1usize << level;
+    // Columns for the hair, its blur and the scale's reach, on both sides; a few rows.
+    let reach = (4.0 * sigma as f64 + width_px + 4.0 * blur_px).ceil() as usize;
+    let (h, w) = (8 * f, 2 * (reach + f).next_multiple_of(f));
+    let (a, b) = (
+        w as f64 / 2.0 - width_px / 2.0,
+        w as f64 / 2.0 + width_px / 2.0,
+    );
+    // Share of each pixel [x − 0.5, x + 0.5] (centres at x) covered by the hair [a, b].
+    let row: Vec<f32> = (0..w)
+        .map(|x| -((x as f64 + 0.5).min(b) - (x as f64 - 0.5).max(a)).max(0.0) as f32)
+        .collect();
+    let mut grid = Array2::from_shape_fn((h, w), |(_, x)| row[x]);
+    if blur_px > 0.0 {
+        grid = gaussian_blur(&grid, blur_px as f32);
+    }
+    for _ in 0..level {
+        grid = downsample2(&grid);
+    }
+    let (lh, lw) = grid.dim();
+    let s_level = sigma / f as f32;
+    let (mut blurred, mut resp) = (Vec::new(), Vec::new());
+    blur_into(
+        grid.as_slice().expect("standard layout"),
+        (lh, lw),
+        s_level,
+        &mut blurred,
+    );
+    response_map(&blurred, (lh, lw), s_level * s_level, &mut resp);
+    // The middle row, away from the top and bottom edges: the best response across.
+    resp[(lh / 2) * lw..][..lw]
+        .iter()
+        .copied()
+        .fold(0.0, f32::max)
+}
+
 /// Sub-pixel centre along the normal n (Steger): t = −(g·n)/(nᵀHn); infinite when the
 /// curvature across is ~0.
 #[inline]
@@ -1402,5 +1464,77 @@ mod tests {
             fine >= 110,
             "line kept its fine dark scale on {fine} of 120 rows"
         );
+    }
+
+    #[test]
+    fn seed_contrast_predicts_how_far_a_rendered_hair_stands_out() {
+        // Vertical hairs of known contrast under blur 1 px on skin with white noise: the
+        // contrast over the seed contrast is how far the hair's centre passes the seed
+        // test (snr over `SNR_HIGH`, or strength over `STRENGTH_MIN`, whichever binds).
+        let (h, w) = (200usize, 240usize);
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut gauss = move || {
+            let mut acc = 0.0f32;
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                acc += (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            }
+            acc * 3f32.sqrt()
+        };
+        let noise = Array2::from_shape_fn((h, w), |_| gauss());
+        let (seed_snr, seed_strength) = (crate::trace::SNR_HIGH, crate::trace::STRENGTH_MIN);
+        // (width px, contrast, noise SD relative to the skin): the strength floor binds in
+        // the first, the noise in the others.
+        for &(width, c, sd) in &[
+            (3.0f64, 0.12f32, 0.02f32),
+            (3.0, 0.2, 0.06),
+            (6.0, 0.1, 0.05),
+        ] {
+            let cx = 120.3;
+            let cover = Array2::from_shape_fn((h, w), |(_, x)| {
+                let lo = (x as f64 - 0.5).max(cx - width / 2.0);
+                let hi = (x as f64 + 0.5).min(cx + width / 2.0);
+                (hi - lo).max(0.0) as f32
+            });
+            let mut lum = gaussian_blur(&cover, 1.0).mapv(|v| 0.4 * (1.0 - c * v));
+            lum.zip_mut_with(&noise, |v, &n| *v += 0.4 * sd * n);
+            let m = ridges(&lum, 48.0);
+            let limit = seed_contrast(&m, width, 1.0);
+            // Per row, the pixel nearest the hair's centre.
+            let passes: Vec<f64> = (20..180)
+                .map(|y| {
+                    let (q, s) = (m.snr[[y, 120]], m.strength[[y, 120]]);
+                    (q / seed_snr).min(s / seed_strength) as f64
+                        * (m.polarity[[y, 120]] == 1) as u8 as f64
+                })
+                .collect();
+            let measured = crate::stats::median(&passes);
+            let predicted = c as f64 / limit;
+            let sn: Vec<f64> = (20..180).map(|y| m.snr[[y, 120]] as f64).collect();
+            let st: Vec<f64> = (20..180).map(|y| m.strength[[y, 120]] as f64).collect();
+            let sc: Vec<f64> = (20..180).map(|y| m.scale[[y, 120]] as f64).collect();
+            eprintln!(
+                "   snr {:.2} strength {:.4} scale {}",
+                crate::stats::median(&sn),
+                crate::stats::median(&st),
+                crate::stats::median(&sc)
+            );
+            for (si, &s) in m.scales.iter().enumerate().take(6) {
+                let u = unit_line_response(s, level_for(s, m.contrast.dim()), width, 1.0);
+                eprintln!(
+                    "   scale {s} exp snr {:.2} exp strength {:.4} ns {:.4}",
+                    c * u / m.noise[si],
+                    c * u,
+                    m.noise[si]
+                );
+            }
+            assert!(
+                (measured / predicted - 1.0).abs() <= 0.15,
+                "width {width}, contrast {c}, noise {sd}: limit {limit:.4}, passes the seed test \
+                 {measured:.2}x against {predicted:.2}x predicted"
+            );
+        }
     }
 }

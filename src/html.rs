@@ -240,6 +240,7 @@ pub fn image_section(
         );
     }
     fig("blur σ (px)", num(r.blur_sigma_px, 2));
+    fig("faint limit (contrast)", pct(r.faint_limit));
     s.push_str("</table>\n");
     if !report.warnings.is_empty() {
         s.push_str("<ul class=\"warn\">");

@@ -371,6 +371,7 @@ impl CsvColumns for ImageRow {
         "subject",
         "region",
         "visit",
+        "faint_limit",
     ];
 }
 
@@ -450,6 +451,7 @@ mod tests {
             width_px: 100,
             height_px: 80,
             blur_sigma_px: 1.0,
+            faint_limit: 0.05,
             hairs: widths_px
                 .iter()
                 .map(|&w| Hair {

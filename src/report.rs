@@ -54,6 +54,11 @@ pub struct ImageAnalysis {
     pub height_px: u32,
     /// Estimated total blur of the image (optics and pixel), Gaussian σ in px.
     pub blur_sigma_px: f64,
+    /// Relative contrast a thin hair needs to be found in this image, with its noise and
+    /// skin texture: about half the hairs this faint are found, few at half of it (see
+    /// [`crate::FAINT_LIMIT_WIDTH_UM`] for the width it is given at).
+    #[serde(default)]
+    pub faint_limit: f64,
     /// Hairs in reading order of their first point (top to bottom, left to right).
     pub hairs: Vec<Hair>,
     /// Warnings about this image's measurement (one line each).
@@ -100,6 +105,10 @@ pub struct ImageRow {
     pub region: String,
     #[serde(default)]
     pub visit: String,
+    /// Relative contrast a thin hair needs to be found in this image (see
+    /// [`ImageAnalysis::faint_limit`]).
+    #[serde(default)]
+    pub faint_limit: Option<f64>,
 }
 
 /// One row of `hairs.csv`.
@@ -253,6 +262,7 @@ impl ImageReport {
             flagged_count: Some(analysis.hairs.iter().filter(|h| h.flag.is_some()).count()),
             blur_sigma_px: Some(round_to(analysis.blur_sigma_px, 3)),
             sha256: sha256.to_string(),
+            faint_limit: Some(round_to(analysis.faint_limit, 4)),
             ..Default::default()
         };
         ImageReport {

@@ -420,6 +420,7 @@ pub fn analysis_from_truth(truth: &TruthImage) -> ImageAnalysis {
         width_px: truth.width_px,
         height_px: truth.height_px,
         blur_sigma_px: truth.blur_sigma_px,
+        faint_limit: 0.0,
         hairs: truth
             .hairs
             .iter()

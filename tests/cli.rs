@@ -27,6 +27,7 @@ const IMAGE_COLUMNS: &[&str] = &[
     "mean_px",
     "median_px",
     "sd_px",
+    "faint_limit",
 ];
 const HAIR_COLUMNS: &[&str] = &[
     "image",
@@ -111,9 +112,12 @@ fn mixed_folder_reports_every_image_and_exits_1() {
             assert!((3..=6).contains(&n), "hair count {n} in {r:?}");
             let thin: f64 = r[col("thin_fraction")].parse().unwrap();
             assert!((0.0..=1.0).contains(&thin));
+            let faint: f64 = r[col("faint_limit")].parse().unwrap();
+            assert!(faint > 0.0 && faint < 1.0, "faint limit {faint}");
         } else {
             let e = &r[col("error")];
             assert!(!e.is_empty() && !e.contains('\n'), "{e}");
+            assert!(r[col("faint_limit")].is_empty());
         }
     }
     let err = |name: &str| {
