@@ -409,21 +409,8 @@ mod tests {
     fn a_noisy_image_warns_that_faint_hairs_are_missed_and_a_clean_one_does_not() {
         // Skin with white noise of 1% and of 25%, one 6 px hair of 40% contrast.
         let (h, w) = (240usize, 240usize);
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut uniform = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        let noise = Array2::from_shape_fn((h, w), |_| {
-            (0..4).map(|_| uniform()).sum::<f32>() * 3f32.sqrt()
-        });
-        let hair = Array2::from_shape_fn((h, w), |(_, x)| {
-            let (lo, hi) = ((x as f32 - 0.5).max(117.0), (x as f32 + 0.5).min(123.0));
-            (hi - lo).max(0.0)
-        });
-        let hair = enhance::gaussian_blur(&hair, 1.0);
+        let noise = enhance::white_noise((h, w), 0x9E37_79B9_7F4A_7C15);
+        let hair = enhance::vertical_hair((h, w), 120.0, 6.0, 1.0);
         let settings = Settings {
             um_per_px: Some(5.0),
             ..Settings::default()

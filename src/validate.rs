@@ -685,7 +685,7 @@ impl<'a> Grid<'a> {
                     } else {
                         dist(p, pts[i])
                     };
-                    let seen = self.visible.get(k).is_none_or(|v| v[i]);
+                    let seen = self.visible.get(k).map_or(true, |v| v[i]);
                     let dv = if seen { d } else { f64::INFINITY };
                     match out.iter_mut().find(|e| e.0 == k) {
                         Some(e) => {
@@ -1918,7 +1918,7 @@ mod tests {
             a.hairs[0].points = line([60.0, 100.0], [180.0, 100.0]);
             a.hairs[0].width_px = 12.5;
         });
-        let v = run(&[t.clone()], &[r.clone()]);
+        let v = run(std::slice::from_ref(&t), std::slice::from_ref(&r));
         assert_eq!(v.width_error.all.n, 1);
         close(v.width_error.all.mean_error, 0.5, 1e-9);
         // Without the hidden marks the tie goes to the first hair: a +6.5 px error.
