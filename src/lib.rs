@@ -140,6 +140,10 @@ pub fn analyze_planes(
     let merged = reject::merged_pairs(&hairs, (w, h));
     drop_marked(&mut hairs, &merged);
     flag_wide_outliers(&mut hairs);
+    // Lengths to where the hairs end in the image (the lines kept are the same).
+    for hair in &mut hairs {
+        extend_to_ends(hair, &ridge.contrast, measure::optical_blur(blur));
+    }
     hairs.sort_by(|a, b| {
         let (pa, pb) = (a.points[0], b.points[0]);
         pa[1].total_cmp(&pb[1]).then(pa[0].total_cmp(&pb[0]))
@@ -257,6 +261,39 @@ pub fn long_enough(
     narrow
         && reject::mean_curvature(&m.points) <= CLEAR_NARROW_MAX_CURVATURE
         && median_along(snr, &m.points) >= CLEAR_NARROW_MIN_SNR
+}
+
+/// Centreline points before an end that give its direction.
+const END_DIRECTION_POINTS: usize = 5;
+
+/// Continues a reported hair's centreline to where the hair ends in the image at both
+/// ends ([`measure::end_beyond`]), and its length with it. After the length rule: the
+/// lines kept are the same, only their lengths are no longer short.
+fn extend_to_ends(hair: &mut Hair, contrast: &Array2<f32>, optical_blur: f64) {
+    let polarity = if hair.polarity == Polarity::Dark {
+        1
+    } else {
+        -1
+    };
+    let n = hair.points.len();
+    if n < 2 {
+        return;
+    }
+    let back = END_DIRECTION_POINTS.min(n - 1);
+    let hair_of = (hair.width_px, hair.contrast, polarity);
+    let last = (hair.points[n - 1], hair.points[n - 1 - back]);
+    if let Some(p) = measure::end_beyond(contrast, last, hair_of, optical_blur) {
+        hair.points.push(p);
+    }
+    let first = (hair.points[0], hair.points[back]);
+    if let Some(p) = measure::end_beyond(contrast, first, hair_of, optical_blur) {
+        hair.points.insert(0, p);
+    }
+    hair.length_px = hair
+        .points
+        .windows(2)
+        .map(|q| (q[1][0] - q[0][0]).hypot(q[1][1] - q[0][1]))
+        .sum();
 }
 
 /// Removes the hairs whose `marks` entry is true (one mark per hair, in order).

@@ -1035,6 +1035,83 @@ fn extend_end(line: &[[f32; 2]], end: [f32; 2]) -> Option<[f32; 2]> {
     (t > 0.0).then(|| [tip[0] + t * u[0], tip[1] + t * u[1]])
 }
 
+/// Walk step (px) along a hair beyond its measured end.
+const END_STEP_PX: f64 = 0.5;
+/// Share of the hair's contrast at which its end lies: the midpoint of its blurred end.
+const END_LEVEL: f64 = 0.5;
+/// Contrast (times the hair's) beyond which the walk has entered another, darker
+/// structure (a crossing hair): the end is left where it was.
+const END_MAX_RISE: f64 = 1.5;
+/// Blurs beyond the hair's width that the walk goes at most.
+const END_REACH_BLURS: f64 = 3.0;
+
+/// Where a hair ends in the image beyond the end `tip` of its centreline (coming from
+/// `from`): the trace stops short of a hair's blurred tip (by about half its width on wide
+/// hairs) and of the frame's edge. Straight on from `tip` for at most the hair's width
+/// (`width_px`) plus `END_REACH_BLURS` blurs (`blur`, optics), the hair's contrast on its
+/// central part (on `contrast`, the flat-fielded image; hair of `polarity` and contrast
+/// `hair_contrast`) is followed until it falls to `END_LEVEL` of the hair's (the end,
+/// interpolated) or the walk leaves the frame (the end at the frame's edge). `None` when
+/// neither happens within reach, or a darker structure comes first.
+pub fn end_beyond(
+    contrast: &Array2<f32>,
+    (tip, from): ([f64; 2], [f64; 2]),
+    (width_px, hair_contrast, polarity): (f64, f64, i8),
+    blur: f64,
+) -> Option<[f64; 2]> {
+    let (h, w) = contrast.dim();
+    let inside = |p: [f64; 2]| {
+        p[0] >= -0.5 && p[1] >= -0.5 && p[0] <= w as f64 - 0.5 && p[1] <= h as f64 - 0.5
+    };
+    let d = [tip[0] - from[0], tip[1] - from[1]];
+    let l = d[0].hypot(d[1]);
+    if l < 1e-6 || !inside(tip) || hair_contrast <= 0.0 {
+        return None;
+    }
+    let grid = Bilinear::new(contrast);
+    let (u, n) = ([d[0] / l, d[1] / l], [-d[1] / l, d[0] / l]);
+    let at = |t: f64| [tip[0] + t * u[0], tip[1] + t * u[1]];
+    // The hair's contrast at `p`: three samples across its central half.
+    let sign = -(polarity as f64);
+    let across = |p: [f64; 2]| {
+        (-1..=1)
+            .map(|k| {
+                let o = 0.25 * width_px * k as f64;
+                sign * grid.at((p[0] + o * n[0]) as f32, (p[1] + o * n[1]) as f32) as f64
+            })
+            .sum::<f64>()
+            / 3.0
+    };
+    let level = END_LEVEL * hair_contrast;
+    let mut prev = across(tip);
+    if prev < level {
+        return None;
+    }
+    let reach = width_px + END_REACH_BLURS * blur;
+    let mut t = END_STEP_PX;
+    while t <= reach {
+        if !inside(at(t)) {
+            // Still on the hair at the frame's edge: it leaves the image there.
+            let s = (1..=8)
+                .map(|k| t - END_STEP_PX * k as f64 / 8.0)
+                .find(|&s| inside(at(s)))
+                .unwrap_or(t - END_STEP_PX);
+            return Some(at(s));
+        }
+        let v = across(at(t));
+        if v > END_MAX_RISE * hair_contrast {
+            return None;
+        }
+        if v < level {
+            let f = (prev - level) / (prev - v);
+            return Some(at(t - END_STEP_PX + f * END_STEP_PX));
+        }
+        prev = v;
+        t += END_STEP_PX;
+    }
+    None
+}
+
 /// Per-hair figures after blur correction.
 #[derive(Debug, Clone)]
 pub struct Measured {

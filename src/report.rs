@@ -34,7 +34,7 @@ pub struct Hair {
     pub width_px: f64,
     /// Spread (robust SD) of the local widths along the shaft (px).
     pub width_sd_px: f64,
-    /// Length of the measured centreline (px).
+    /// Length of the centreline (px), to where the hair ends in the image.
     pub length_px: f64,
     pub polarity: Polarity,
     /// Relative contrast against the skin around it (|hair − skin| / skin, linear light).

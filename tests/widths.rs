@@ -447,3 +447,47 @@ fn curved_hairs_are_measured_as_straight_ones() {
         }
     }
 }
+
+#[test]
+fn lengths_reach_the_hairs_tips_and_the_frame_edge() {
+    // A 10 px hair 120 px long inside the frame, and an 8 px one running out of it at the
+    // right edge after 100 px (x 200 to the frame's edge at 299.5).
+    let bar = |centre: [f64; 2], width_px: f64| Bar {
+        centre,
+        angle_deg: 0.0,
+        width_px,
+        length_px: 120.0,
+        transmission: 0.3,
+    };
+    let img = render(
+        300,
+        200,
+        &[bar([120.3, 60.2], 10.0), bar([260.0, 140.4], 8.0)],
+        0.35,
+        1.0,
+        0.004,
+    );
+    let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
+    let near = |y: f64| {
+        a.hairs
+            .iter()
+            .find(|h| h.points.iter().all(|p| (p[1] - y).abs() < 6.0))
+            .unwrap_or_else(|| panic!("no hair along y = {y}: {:?}", a.hairs))
+    };
+    let (inside, leaving) = (near(60.2), near(140.4));
+    assert!(
+        (inside.length_px - 120.0).abs() <= 1.0,
+        "{}",
+        inside.length_px
+    );
+    assert!(
+        (leaving.length_px - 99.5).abs() <= 1.0,
+        "{}",
+        leaving.length_px
+    );
+    let right = leaving.points.iter().map(|p| p[0]).fold(f64::MIN, f64::max);
+    assert!(
+        right >= 299.0,
+        "the hair stops at x = {right}, not at the frame's edge"
+    );
+}
