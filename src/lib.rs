@@ -289,11 +289,7 @@ fn extend_to_ends(hair: &mut Hair, contrast: &Array2<f32>, optical_blur: f64) {
     if let Some(p) = measure::end_beyond(contrast, first, hair_of, optical_blur) {
         hair.points.insert(0, p);
     }
-    hair.length_px = hair
-        .points
-        .windows(2)
-        .map(|q| (q[1][0] - q[0][0]).hypot(q[1][1] - q[0][1]))
-        .sum();
+    hair.length_px = measure::centreline_length(&hair.points);
 }
 
 /// Removes the hairs whose `marks` entry is true (one mark per hair, in order).

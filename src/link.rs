@@ -673,10 +673,7 @@ fn merge(pieces: &[Piece], chain: &[(usize, bool)], blur: f64) -> Piece {
     }
     let width = median(&local);
     let (sd, flag) = width_spread_and_flag(width, robust_sd(&local), optical_blur(blur));
-    let length = points
-        .windows(2)
-        .map(|w| ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt())
-        .sum();
+    let length = crate::measure::centreline_length(&points);
     Piece {
         m: Measured {
             width_px: width,

@@ -1035,6 +1035,14 @@ fn extend_end(line: &[[f32; 2]], end: [f32; 2]) -> Option<[f32; 2]> {
     (t > 0.0).then(|| [tip[0] + t * u[0], tip[1] + t * u[1]])
 }
 
+/// Length (px) of a centreline given as f64 points.
+pub fn centreline_length(points: &[[f64; 2]]) -> f64 {
+    points
+        .windows(2)
+        .map(|w| ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt())
+        .sum()
+}
+
 /// Walk step (px) along a hair beyond its measured end.
 const END_STEP_PX: f64 = 0.5;
 /// Share of the hair's contrast at which its end lies: the midpoint of its blurred end.
