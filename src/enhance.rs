@@ -541,14 +541,7 @@ pub fn ridges(lum: &Array2<f32>, max_width_px: f64) -> RidgeMap {
         let s_level = level_sigma(si);
         let grid = &pyramid[level];
         let (lh, lw) = grid.dim();
-        blur_into(
-            grid.as_slice().expect("standard layout"),
-            (lh, lw),
-            s_level,
-            &mut blurred,
-        );
-        // Response on the level grid (scale-normalised, so comparable across levels).
-        response_map(&blurred, (lh, lw), s_level * s_level, &mut resp);
+        level_response(grid, s_level, &mut blurred, &mut resp);
         let ns = noise_level(&resp);
         noise.push(ns);
         // Only pixels that can pass detection need the full-resolution update; the
@@ -785,15 +778,8 @@ fn unit_line_response(sigma: f32, level: usize, width_px: f64, blur_px: f64) -> 
         grid = downsample2(&grid);
     }
     let (lh, lw) = grid.dim();
-    let s_level = sigma / f as f32;
     let (mut blurred, mut resp) = (Vec::new(), Vec::new());
-    blur_into(
-        grid.as_slice().expect("standard layout"),
-        (lh, lw),
-        s_level,
-        &mut blurred,
-    );
-    response_map(&blurred, (lh, lw), s_level * s_level, &mut resp);
+    level_response(&grid, sigma / f as f32, &mut blurred, &mut resp);
     // The middle row, away from the top and bottom edges: the best response across.
     resp[(lh / 2) * lw..][..lw]
         .iter()
@@ -966,6 +952,19 @@ fn offer_level(
         }
         offer_pair(bests, y * w, &r_row, ns, floor, si);
     }
+}
+
+/// Scale-normalised line response of a pyramid level `grid` at σ `s_level` (its own
+/// pixels) into `resp` (comparable across levels), through `blurred` (both reused).
+fn level_response(grid: &Array2<f32>, s_level: f32, blurred: &mut Vec<f32>, resp: &mut Vec<f32>) {
+    let dims = grid.dim();
+    blur_into(
+        grid.as_slice().expect("standard layout"),
+        dims,
+        s_level,
+        blurred,
+    );
+    response_map(blurred, dims, s_level * s_level, resp);
 }
 
 /// `derivs_in` of every pixel of a row-major h×w image, into `out` (reusing its

@@ -263,9 +263,6 @@ pub fn long_enough(
         && median_along(snr, &m.points) >= CLEAR_NARROW_MIN_SNR
 }
 
-/// Centreline points before an end that give its direction.
-const END_DIRECTION_POINTS: usize = 5;
-
 /// Continues a reported hair's centreline to where the hair ends in the image at both
 /// ends ([`measure::end_beyond`]), and its length with it. After the length rule: the
 /// lines kept are the same, only their lengths are no longer short.
@@ -279,7 +276,7 @@ fn extend_to_ends(hair: &mut Hair, contrast: &Array2<f32>, optical_blur: f64) {
     if n < 2 {
         return;
     }
-    let back = END_DIRECTION_POINTS.min(n - 1);
+    let back = measure::END_DIRECTION_CENTRES.min(n - 1);
     let hair_of = (hair.width_px, hair.contrast, polarity);
     let last = (hair.points[n - 1], hair.points[n - 1 - back]);
     if let Some(p) = measure::end_beyond(contrast, last, hair_of, optical_blur) {

@@ -1014,7 +1014,7 @@ pub fn width_spread_and_flag(width: f64, sd: f64, sigma: f64) -> (f64, Option<St
 }
 
 /// Measured centres between the end and this many before it give an end's direction.
-const END_DIRECTION_CENTRES: usize = 5;
+pub(crate) const END_DIRECTION_CENTRES: usize = 5;
 
 /// The point where the centreline `line` (ending at its last point) continued straight
 /// reaches the traced end `end`: `end` projected on the line's end direction; `None`
