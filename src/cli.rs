@@ -183,6 +183,10 @@ pub struct SynthArgs {
     /// without the option.
     #[arg(long, default_value_t = 0.0, value_name = "SHARE", value_parser = share)]
     pub curly: f64,
+    /// Draw no specular highlight stripes on the hairs (the same hairs and truth
+    /// otherwise): to measure what the highlights cost.
+    #[arg(long)]
+    pub no_highlights: bool,
 }
 
 fn share(s: &str) -> Result<f64, String> {

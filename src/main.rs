@@ -311,6 +311,7 @@ fn synth(args: SynthArgs) -> Result<ExitCode> {
         difficulty: args.difficulty,
         jpeg_quality: if args.png { None } else { Some(90) },
         curly_share: args.curly,
+        highlights: !args.no_highlights,
     };
     let paths = trichometer::synth::write_suite(&args.out, args.n, args.seed, &opts)?;
     // A manifest with each phantom's scale, for `analyze --manifest`.

@@ -349,3 +349,34 @@ fn missing_input_is_an_error_row() {
     let (_, rows) = read_csv(&tmp.path().join("o/images.csv"));
     assert_eq!(rows.len(), 1);
 }
+
+#[test]
+fn synth_writes_phantoms_truth_and_manifest_with_and_without_highlights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |dir: &str, extra: &[&str]| {
+        let out = tmp.path().join(dir);
+        bin()
+            .args(["synth", "--n", "2", "--seed", "902", "--difficulty", "hard"])
+            .args(["--size", "320x240", "--out"])
+            .arg(&out)
+            .args(extra)
+            .assert()
+            .success();
+        out
+    };
+    let (with, without) = (run("with", &[]), run("without", &["--no-highlights"]));
+    let (header, rows) = read_csv(&with.join("manifest.csv"));
+    assert_eq!(header, ["image", "um_per_px"]);
+    assert_eq!(rows.len(), 2);
+    for name in ["phantom_0000", "phantom_0001"] {
+        let truth = |d: &Path| fs::read(d.join(format!("{name}.truth.json"))).unwrap();
+        assert_eq!(
+            truth(&with),
+            truth(&without),
+            "{name}: same hairs and truth"
+        );
+        let image = |d: &Path| image::open(d.join(format!("{name}.jpg"))).unwrap();
+        let img = image(&without);
+        assert_eq!((img.width(), img.height()), (320, 240));
+    }
+}

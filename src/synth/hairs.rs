@@ -480,10 +480,14 @@ pub(crate) fn render(canvas: &mut Canvas, field: &mut NearField, look: &Look, ha
                 let on = ((m.along.at(s0) + m.bias) / 0.3 + 0.5).clamp(0.0, 1.0);
                 (m.radius * r0, m.strength * on)
             });
-            let hl = hair.highlight.as_ref().map(|hl| {
-                let on = (0.6 + 0.6 * hl.along.at(s0)).clamp(0.0, 1.0);
-                (hl.offset * r0, hl.sigma, hl.amp * on)
-            });
+            let hl = hair
+                .highlight
+                .as_ref()
+                .filter(|_| look.highlights)
+                .map(|hl| {
+                    let on = (0.6 + 0.6 * hl.along.at(s0)).clamp(0.0, 1.0);
+                    (hl.offset * r0, hl.sigma, hl.amp * on)
+                });
             let mut tsum = [0.0f64; 3];
             let mut hsum = 0.0;
             let inv = 1.0 / ns as f64;

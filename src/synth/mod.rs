@@ -113,6 +113,10 @@ pub struct PhantomOptions {
     /// [`CURL_RADIUS_UM`], either way. At 0 (the default) no curl is drawn and a seed gives
     /// the same images as before the option existed.
     pub curly_share: f64,
+    /// Whether hairs show their specular highlight stripes (the default). Without them a
+    /// seed gives the same hairs, truth and everything else, for measuring what the
+    /// highlights cost.
+    pub highlights: bool,
 }
 
 /// Radii (µm) of a curly hair's bend: afro-textured hair forms ringlets a few
@@ -128,6 +132,7 @@ impl Default for PhantomOptions {
             difficulty: Difficulty::Realistic,
             jpeg_quality: Some(90),
             curly_share: 0.0,
+            highlights: true,
         }
     }
 }
@@ -193,6 +198,8 @@ pub(crate) struct Look {
     pub medulla_prob: f64,
     /// Share of hairs that curl (`PhantomOptions::curly_share`).
     pub curly_share: f64,
+    /// Whether highlight stripes are drawn (`PhantomOptions::highlights`).
+    pub highlights: bool,
     pub pairs: usize,
     pub empty_opening_share: f64,
     pub yellow_dots: usize,
@@ -291,6 +298,7 @@ impl Look {
             highlight_prob: 0.0,
             medulla_prob: 0.0,
             curly_share: opts.curly_share.clamp(0.0, 1.0),
+            highlights: opts.highlights,
             pairs: 0,
             empty_opening_share: 0.0,
             yellow_dots: 0,

@@ -8,7 +8,7 @@ fn small(d: Difficulty) -> PhantomOptions {
         um_per_px: None,
         difficulty: d,
         jpeg_quality: Some(90),
-        curly_share: 0.0,
+        ..PhantomOptions::default()
     }
 }
 
@@ -177,7 +177,7 @@ fn synth_tiny_and_extreme_frames_render() {
                 um_per_px: Some(s),
                 difficulty: d,
                 jpeg_quality: None,
-                curly_share: 0.0,
+                ..PhantomOptions::default()
             };
             let (img, t) = render_phantom(5, 0, &o);
             assert_eq!((img.width(), img.height()), (w, h));
@@ -439,4 +439,33 @@ fn synth_curly_hairs_bend_at_the_drawn_radius_and_the_default_draws_none() {
     let straight = radii(0.0);
     let tight = straight.iter().filter(|&&r| r < hi).count();
     assert!(tight * 5 <= straight.len(), "{tight} of {}", straight.len());
+}
+
+#[test]
+fn synth_without_highlights_draws_the_same_hairs_a_little_darker() {
+    let opts = |highlights| PhantomOptions {
+        width: 640,
+        height: 480,
+        difficulty: Difficulty::Hard,
+        highlights,
+        ..PhantomOptions::default()
+    };
+    let (with, truth) = render_phantom(902, 0, &opts(true));
+    let (without, truth_without) = render_phantom(902, 0, &opts(false));
+    assert_eq!(
+        serde_json::to_string(&truth).unwrap(),
+        serde_json::to_string(&truth_without).unwrap()
+    );
+    // Highlights only add light, on some hairs: some pixels lighter, none darker.
+    let (mut lighter, mut darker) = (0, 0);
+    for (a, b) in with.pixels().zip(without.pixels()) {
+        let (a, b): (i32, i32) = (
+            a.0.iter().map(|&v| v as i32).sum(),
+            b.0.iter().map(|&v| v as i32).sum(),
+        );
+        lighter += (a > b + 6) as usize;
+        darker += (a + 6 < b) as usize;
+    }
+    assert!(lighter > 500, "{lighter} pixels lighter with highlights");
+    assert_eq!(darker, 0);
 }
