@@ -145,6 +145,10 @@ pub struct ValidateArgs {
     /// Also write the full scores as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Also write one CSV row per truth hair (phantoms) or per measurement (manual) with
+    /// the report hairs matched to it, their width and the error, to this file.
+    #[arg(long, value_name = "FILE")]
+    pub hairs: Option<PathBuf>,
     /// Truth hairs shorter than this (px) do not count for recall.
     #[arg(long, default_value_t = 40.0, value_name = "PX")]
     pub min_length_px: f64,

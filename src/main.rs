@@ -300,6 +300,13 @@ fn validate(args: ValidateArgs) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         output::write_atomic(path, &serde_json::to_vec_pretty(&v)?)?;
     }
+    if let Some(path) = &args.hairs {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for row in &v.hairs {
+            w.serialize(row)?;
+        }
+        output::write_atomic(path, &w.into_inner()?)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -127,6 +127,43 @@ pub struct Validation {
     pub unmatched_rows: Vec<String>,
     /// Ambiguities met on the way.
     pub warnings: Vec<String>,
+    /// One row per truth hair of each scored image (phantoms) or per measurement
+    /// (manual), with what matched it: `validate --hairs FILE` writes them as CSV. Not in
+    /// the JSON (it would hold every hair).
+    #[serde(skip)]
+    pub hairs: Vec<HairMatch>,
+}
+
+/// A truth hair (or hand measurement) and the report hairs matched to it.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct HairMatch {
+    /// Truth image name (phantoms) or the measurement's `image` (manual).
+    pub image: String,
+    /// Truth hair id (phantoms; empty for manual rows).
+    pub truth_id: Option<usize>,
+    /// The measured point (manual), or the middle of the truth centreline (phantoms).
+    pub x: f64,
+    pub y: f64,
+    pub truth_width_px: Option<f64>,
+    pub truth_width_um: Option<f64>,
+    /// Phantoms: visible length (px, not hidden under another hair); whether it counts
+    /// for recall (at least `min_length_px`) and whether it was recalled.
+    pub visible_length_px: Option<f64>,
+    pub counted: Option<bool>,
+    pub recalled: Option<bool>,
+    /// Matched report hairs (`hair_id`s, `;`-separated) and their count.
+    pub report_hair_ids: String,
+    pub pieces: usize,
+    /// Their width (weighted by the length lying on the truth hair when several).
+    pub report_width_px: Option<f64>,
+    pub report_width_um: Option<f64>,
+    /// Report − truth.
+    pub error_px: Option<f64>,
+    pub error_um: Option<f64>,
+    /// Whether the matched report width is flagged (half the matched length or more).
+    pub flagged: Option<bool>,
+    /// Manual rows without a match: why.
+    pub note: String,
 }
 
 /// How truth images and report images were paired.
@@ -719,6 +756,7 @@ struct Pair {
 
 struct ImageEval {
     score: ImageScore,
+    hairs: Vec<HairMatch>,
     /// (truth width µm, recalled) of truth hairs ≥ min length.
     /// (truth width µm, light, recalled) of truth hairs ≥ min length.
     recall_items: Vec<(Option<f64>, Option<bool>, bool)>,
@@ -766,7 +804,7 @@ fn validate_phantoms(
         }
     }
 
-    let evals: Vec<ImageEval> = truths
+    let mut evals: Vec<ImageEval> = truths
         .par_iter()
         .zip(t_of.par_iter())
         .map(|(t, ri)| {
@@ -814,6 +852,10 @@ fn validate_phantoms(
         precision: (report_len > 0.0).then(|| on_len / report_len),
     });
     let pairs: Vec<Pair> = evals.iter().flat_map(|e| e.pairs.iter().cloned()).collect();
+    let hairs: Vec<HairMatch> = evals
+        .iter_mut()
+        .flat_map(|e| std::mem::take(&mut e.hairs))
+        .collect();
     let per_image: Vec<ImageScore> = evals.into_iter().map(|e| e.score).collect();
     let ok: Vec<&ImageScore> = per_image.iter().filter(|s| s.status == "ok").collect();
     let med_abs = |f: &dyn Fn(&ImageScore) -> Option<f64>| {
@@ -850,6 +892,7 @@ fn validate_phantoms(
         image_errors,
         unmatched_rows: vec![],
         warnings,
+        hairs,
     }
 }
 
@@ -1022,6 +1065,7 @@ fn unscored_image(
             mean_um_truth: mean,
             ..Default::default()
         },
+        hairs: vec![],
         recall_items,
         pairs: vec![],
         report_len: 0.0,
@@ -1125,12 +1169,38 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
         };
     }
 
-    // One width pair per truth hair with matching pieces.
+    // One width pair per truth hair with matching pieces; one row per truth hair.
     let mut pairs = vec![];
     let mut abs_px = vec![];
+    let mut hairs = Vec::with_capacity(truth.hairs.len());
     for (k, th) in truth.hairs.iter().enumerate() {
         let pieces: Vec<&(usize, usize, f64)> = matches.iter().filter(|m| m.0 == k).collect();
+        let visible = th.visible_length_px();
+        let mid = th
+            .points
+            .get(th.points.len() / 2)
+            .copied()
+            .unwrap_or([f64::NAN; 2]);
+        let mut row = HairMatch {
+            image: truth.image.clone(),
+            truth_id: Some(th.id),
+            x: mid[0],
+            y: mid[1],
+            truth_width_px: Some(th.width_px),
+            truth_width_um: Some(th.width_um),
+            visible_length_px: Some(visible),
+            counted: Some(visible >= opts.min_length_px),
+            recalled: Some(recalled[k]),
+            pieces: pieces.len(),
+            report_hair_ids: pieces
+                .iter()
+                .map(|m| rep.hairs[m.1].row.hair_id.to_string())
+                .collect::<Vec<_>>()
+                .join(";"),
+            ..Default::default()
+        };
         if pieces.is_empty() {
+            hairs.push(row);
             continue;
         }
         let total: f64 = pieces.iter().map(|m| m.2).sum();
@@ -1149,13 +1219,20 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
             .map(|m| m.2)
             .sum();
         abs_px.push((report_px - th.width_px).abs());
+        let flagged = flagged_len >= 0.5 * total;
         pairs.push(Pair {
             truth_px: Some(th.width_px),
             truth_um: Some(th.width_um),
             report_px,
             report_um,
-            flagged: flagged_len >= 0.5 * total,
+            flagged,
         });
+        row.report_width_px = Some(report_px);
+        row.report_width_um = report_um;
+        row.error_px = Some(report_px - th.width_px);
+        row.error_um = report_um.map(|r| r - th.width_um);
+        row.flagged = Some(flagged);
+        hairs.push(row);
     }
 
     // Per-image figures.
@@ -1215,6 +1292,7 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
     };
     ImageEval {
         score,
+        hairs,
         recall_items,
         pairs,
         report_len,
@@ -1344,6 +1422,7 @@ fn validate_manual(
     let mut items = vec![];
     let mut pairs = vec![];
     let mut unmatched_rows = vec![];
+    let mut hairs = vec![];
     for r in &rows {
         let rep = found[&r.image].map(|i| &reports[i].report);
         let scale = r.um_per_px.or(rep.and_then(|rep| rep.row.um_per_px));
@@ -1367,16 +1446,37 @@ fn validate_manual(
                 .ok_or("no hair within reach"),
         };
         items.push((class_um, None, hit.is_ok()));
+        let mut row = HairMatch {
+            image: r.image.clone(),
+            x: r.x,
+            y: r.y,
+            truth_width_px: truth_px,
+            truth_width_um: truth_um,
+            ..Default::default()
+        };
         match hit {
-            Ok(h) => pairs.push(Pair {
-                truth_px,
-                truth_um,
-                report_px: h.row.width_px,
-                report_um: h.row.width_um,
-                flagged: !h.row.flag.is_empty(),
-            }),
-            Err(why) => unmatched_rows.push(format!("{},{},{}: {why}", r.image, r.x, r.y)),
+            Ok(h) => {
+                pairs.push(Pair {
+                    truth_px,
+                    truth_um,
+                    report_px: h.row.width_px,
+                    report_um: h.row.width_um,
+                    flagged: !h.row.flag.is_empty(),
+                });
+                row.report_hair_ids = h.row.hair_id.to_string();
+                row.pieces = 1;
+                row.report_width_px = Some(h.row.width_px);
+                row.report_width_um = h.row.width_um;
+                row.error_px = truth_px.map(|t| h.row.width_px - t);
+                row.error_um = truth_um.and_then(|t| Some(h.row.width_um? - t));
+                row.flagged = Some(!h.row.flag.is_empty());
+            }
+            Err(why) => {
+                unmatched_rows.push(format!("{},{},{}: {why}", r.image, r.x, r.y));
+                row.note = why.to_string();
+            }
         }
+        hairs.push(row);
     }
     Ok(Validation {
         truth_kind: "manual".into(),
@@ -1392,6 +1492,7 @@ fn validate_manual(
         image_errors: None,
         unmatched_rows,
         warnings,
+        hairs,
     })
 }
 
@@ -1872,8 +1973,25 @@ mod tests {
         assert_eq!((v.recall.dark.n, v.recall.dark.recalled), (2, 2));
         assert_eq!(v.width_error.all.n, 2);
         close(v.width_error.all.median_abs_error, 0.0, 0.0);
-        close(v.length_precision.unwrap().precision, 1.0, 1e-12);
+        close(v.length_precision.as_ref().unwrap().precision, 1.0, 1e-12);
         assert_eq!(v.per_image[0].count_error, Some(0)); // 3 pieces vs 3 truth hairs ≥ 40 px
+                                                         // The per-hair table: one row per truth hair, with what matched it.
+        let mut ids: Vec<Option<usize>> = v.hairs.iter().map(|h| h.truth_id).collect();
+        ids.sort();
+        assert_eq!(ids, [Some(0), Some(1), Some(2), Some(3)]);
+        let by_id = |id: usize| v.hairs.iter().find(|h| h.truth_id == Some(id)).unwrap();
+        let (split, lost, short) = (by_id(0), by_id(1), by_id(3));
+        assert_eq!(
+            (split.pieces, split.recalled, split.counted),
+            (2, Some(true), Some(true))
+        );
+        assert_eq!(split.report_hair_ids.split(';').count(), 2);
+        close(split.error_px, 0.0, 1e-9);
+        assert_eq!(
+            (lost.pieces, lost.recalled, lost.report_width_px),
+            (0, Some(false), None)
+        );
+        assert_eq!(short.counted, Some(false));
     }
 
     #[test]
@@ -2042,6 +2160,29 @@ mod tests {
         );
         assert_eq!(v.images.missing, vec!["nothere.jpg".to_string()]);
         assert_eq!(v.unmatched_rows.len(), 2);
+        // One row per measurement, in the file's order: matched ones with their error,
+        // the others with the reason.
+        let rows: Vec<(f64, usize, Option<f64>, &str)> = v
+            .hairs
+            .iter()
+            .map(|h| {
+                (
+                    h.x,
+                    h.pieces,
+                    h.error_px.map(|e| (e * 1e6).round() / 1e6),
+                    h.note.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (60.0, 1, Some(0.5), ""),
+                (100.0, 1, Some(1.0), ""),
+                (380.0, 0, None, "no hair within reach"),
+                (10.0, 0, None, "no report image"),
+            ]
+        );
         let e = &v.width_error.all;
         assert_eq!(e.n, 2);
         close(e.mean_error, 0.75, 1e-12);

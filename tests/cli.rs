@@ -351,7 +351,7 @@ fn missing_input_is_an_error_row() {
 }
 
 #[test]
-fn synth_writes_phantoms_truth_and_manifest_with_and_without_highlights() {
+fn synth_analyze_and_validate_with_a_per_hair_table() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |dir: &str, extra: &[&str]| {
         let out = tmp.path().join(dir);
@@ -379,4 +379,54 @@ fn synth_writes_phantoms_truth_and_manifest_with_and_without_highlights() {
         let img = image(&without);
         assert_eq!((img.width(), img.height()), (320, 240));
     }
+
+    // Analyse the phantoms and score the report: the per-hair table has one row per truth
+    // hair and gives the same recall as the scores.
+    let report = tmp.path().join("report");
+    bin()
+        .arg("analyze")
+        .arg(&with)
+        .arg("--manifest")
+        .arg(with.join("manifest.csv"))
+        .arg("--out")
+        .arg(&report)
+        .arg("--quiet")
+        .assert()
+        .success();
+    let (json, hairs) = (tmp.path().join("v.json"), tmp.path().join("hairs.csv"));
+    bin()
+        .args(["validate", "--truth"])
+        .arg(&with)
+        .arg("--report")
+        .arg(&report)
+        .arg("--json")
+        .arg(&json)
+        .arg("--hairs")
+        .arg(&hairs)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Hair recall"));
+    let (header, rows) = read_csv(&hairs);
+    assert_eq!(header[..4], ["image", "truth_id", "x", "y"]);
+    let truth_hairs: usize = ["phantom_0000", "phantom_0001"]
+        .iter()
+        .map(|n| {
+            let t: serde_json::Value =
+                serde_json::from_slice(&fs::read(with.join(format!("{n}.truth.json"))).unwrap())
+                    .unwrap();
+            t["hairs"].as_array().unwrap().len()
+        })
+        .sum();
+    assert_eq!(rows.len(), truth_hairs);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (counted, recalled) = (col("counted"), col("recalled"));
+    let n = rows.iter().filter(|r| r[counted] == "true").count();
+    let hit = rows
+        .iter()
+        .filter(|r| r[counted] == "true" && r[recalled] == "true")
+        .count();
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["recall"]["overall"]["n"], n);
+    assert_eq!(v["recall"]["overall"]["recalled"], hit);
+    assert!(hit > 0, "some hairs found");
 }
