@@ -69,6 +69,9 @@
 //!   error (µm), and hair-count error (report `hair_count` − truth hairs with a
 //!   visible length ≥ `min_length_px`, also in %), with medians of their absolute values
 //!   and their signed means over scored images.
+//! * **Per hair** ([`Validation::hairs`], `validate --hairs FILE`): one row per truth hair
+//!   of each scored image (or per manual measurement) with its recall and width pair, the
+//!   table the figures above summarise.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
