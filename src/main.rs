@@ -301,11 +301,7 @@ fn validate(args: ValidateArgs) -> Result<ExitCode> {
         output::write_atomic(path, &serde_json::to_vec_pretty(&v)?)?;
     }
     if let Some(path) = &args.hairs {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for row in &v.hairs {
-            w.serialize(row)?;
-        }
-        output::write_atomic(path, &w.into_inner()?)?;
+        v.write_hairs_csv(path)?;
     }
     Ok(ExitCode::SUCCESS)
 }

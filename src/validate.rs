@@ -1557,6 +1557,22 @@ fn error_line(out: &mut String, name: &str, e: &ErrorStats) {
 }
 
 impl Validation {
+    /// Writes [`Validation::hairs`] as CSV to `path` (whole or not at all), image names
+    /// neutralised for spreadsheets as in the report's own CSV files.
+    pub fn write_hairs_csv(&self, path: &Path) -> Result<()> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for row in &self.hairs {
+            w.serialize(HairMatch {
+                image: crate::output::neutralise_cell(&row.image),
+                ..row.clone()
+            })?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        crate::output::write_atomic(path, &bytes)
+    }
+
     /// A readable multi-line summary for the terminal.
     pub fn to_text(&self) -> String {
         let mut o = String::new();
@@ -2133,6 +2149,23 @@ mod tests {
         assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
         assert!(v.warnings[0].contains("notes.json"));
         assert!(v.to_text().contains("missing: phantom_0004.jpg"));
+    }
+
+    #[test]
+    fn per_hair_csv_neutralises_image_names_for_spreadsheets() {
+        let td = tempfile::tempdir().unwrap();
+        let mut v = run(&[truth1()], &[]);
+        v.hairs = vec![HairMatch {
+            image: "=cmd.jpg".into(),
+            ..Default::default()
+        }];
+        let path = td.path().join("hairs.csv");
+        v.write_hairs_csv(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines().nth(1).unwrap().starts_with("'=cmd.jpg,"),
+            "{text}"
+        );
     }
 
     #[test]
