@@ -18,6 +18,7 @@ pub mod enhance;
 pub mod trace;
 pub mod profile_model;
 pub mod measure;
+pub mod shaft_fit;
 pub mod pairs;
 pub mod link;
 pub mod reject;

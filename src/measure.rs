@@ -1186,7 +1186,15 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
         .iter()
         .map(|&s| sigma * table.width(s / sigma, tau))
         .collect();
-    let width = median(&widths);
+    let mut width = median(&widths);
+    let mut widths = widths;
+    // A highlight stripe that stopped the edges short: the width through it, the local
+    // widths in proportion.
+    if let Some(w) = crate::shaft_fit::stripe_width(raw, sigma, width) {
+        let k = w / width;
+        widths.iter_mut().for_each(|v| *v *= k);
+        width = w;
+    }
     let (sd, flag) = width_spread_and_flag(width, robust_sd(&widths), optical_blur(sigma));
     // Centreline through the measured centres, in path order.
     let centres: Vec<[f32; 2]> = raw.profiles.iter().map(|p| p.centre()).collect();

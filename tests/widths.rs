@@ -491,3 +491,61 @@ fn lengths_reach_the_hairs_tips_and_the_frame_edge() {
         "the hair stops at x = {right}, not at the frame's edge"
     );
 }
+
+/// A dark hair with a narrow specular highlight along it, `offset_px` from its centre line
+/// (the highlight multiplies the light by `gain` at its centre), between two plain hairs
+/// 14 px wide that give the image's blur.
+fn highlighted_hair(width_px: f64, offset_px: f64, gain: f64) -> image::RgbImage {
+    let (size, angle) = (300usize, 20.0f64);
+    let centre = [150.3, 149.8];
+    let (s, c) = angle.to_radians().sin_cos();
+    let across = |d: f64| [centre[0] - s * d, centre[1] + c * d];
+    let hair = Bar {
+        centre,
+        angle_deg: angle,
+        width_px,
+        length_px: 2.0 * size as f64,
+        transmission: 0.25,
+    };
+    let stripe = Bar {
+        centre: across(offset_px),
+        width_px: 2.5,
+        transmission: gain,
+        ..hair
+    };
+    let plain = |d: f64| Bar {
+        centre: across(d),
+        width_px: 14.0,
+        ..hair
+    };
+    render(
+        size,
+        size,
+        &[hair, stripe, plain(-90.0), plain(90.0)],
+        0.35,
+        1.0,
+        0.004,
+    )
+}
+
+#[test]
+fn a_highlight_along_a_dark_hair_is_not_taken_for_its_edge() {
+    // Grey images: the colour test for highlights has nothing to go on, and the highlight
+    // dips below half the hair's contrast, where the edge walk stops.
+    // Without the shaft fit these read 12.0, 15.0, 8.6 and 17.2 px.
+    for (w, offset) in [(16.0, 5.5), (20.0, -6.5), (12.0, 4.0), (24.0, 7.0)] {
+        let (a, widths) = long_widths(highlighted_hair(w, offset, 3.0), 150.0);
+        eprintln!(
+            "width {w} highlight at {offset}: {widths:?} (blur {:.2})",
+            a.blur_sigma_px
+        );
+        assert_eq!(widths.len(), 3, "width {w}: {widths:?}");
+        assert!(
+            (widths[1] - w).abs() <= 0.6,
+            "width {w}: measured {}",
+            widths[1]
+        );
+        // The plain hairs beside it are untouched.
+        assert!((widths[0] - 14.0).abs() <= 0.1 && (widths[2] - 14.0).abs() <= 0.1);
+    }
+}
