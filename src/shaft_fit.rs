@@ -233,14 +233,13 @@ pub fn fit_profile(
     // The plain cylinder: centre, radius, ln τ (the amplitude is solved for).
     let lo3 = [window.0, 0.3, MIN_DEPTH.ln()];
     let hi3 = [window.1, r_max, MAX_DEPTH.ln()];
-    let mut plain: Option<(Vec<f64>, f64)> = None;
-    for (c, r) in [(centre, 0.5 * edge_width), (c_out, r_out.max(0.5))] {
-        let fit = levenberg_marquardt(&model, &[c, r, START_DEPTH.ln()], &lo3, &hi3);
-        if plain.as_ref().map_or(true, |p| fit.1 < p.1) {
-            plain = Some(fit);
-        }
-    }
-    let (pp, prss) = plain?;
+    // From the outermost half-peak crossings (the edges may have stopped at a stripe).
+    let (pp, prss) = levenberg_marquardt(
+        &model,
+        &[c_out, r_out.max(0.5), START_DEPTH.ln()],
+        &lo3,
+        &hi3,
+    );
     let plain_fit = ShaftFit {
         width: 2.0 * pp[1],
         centre: pp[0],
