@@ -14,9 +14,9 @@ use crate::measure::{RawHair, SAMPLE_STEP_PX};
 /// Clear (not crowded) profiles a hair needs for its median profile to be fitted.
 const MIN_PROFILES: usize = 8;
 /// Ratio of the plain cylinder's RMS residual to the stripe model's above which the
-/// stripe is taken as real: 2-7 on highlight-cut hairs, 1.0-1.35 on hairs rendered
-/// without highlights (prototype, hard phantoms).
-pub const STRIPE_MIN_RMS_RATIO: f64 = 4.0;
+/// stripe is taken as real (chosen on the tuning phantoms with the two tests below: at 2,
+/// without them, most of the widths it changed got worse).
+const STRIPE_MIN_RMS_RATIO: f64 = 4.0;
 /// A highlight's σ is under this share of the shaft's width...
 const STRIPE_NARROW_SHARE: f64 = 0.1;
 /// ...and the profile's outermost half-peak crossings lie within this many times the
@@ -80,9 +80,9 @@ pub struct ShaftFit {
     pub stripe: Option<[f64; 3]>,
 }
 
-/// The width (px) of a hair read `edge_width` px by its edges when its median profile
-/// shows a highlight stripe that cut those edges short, with the two fits; `None` when
-/// the hair is not fitted or the stripe is not evident.
+/// The width (px) of a hair read `edge_width` px by its edges under blur `sigma` (px) when
+/// its median profile shows a highlight stripe that cut those edges short; `None` when the
+/// hair is not fitted or the stripe is not evident.
 pub fn stripe_width(raw: &RawHair, sigma: f64, edge_width: f64) -> Option<f64> {
     let gain = (MIN_GAIN_PX).max(MIN_GAIN_SHARE * edge_width);
     let (y, centre, sign, floor) = median_profile(raw, edge_width)?;
@@ -105,8 +105,9 @@ pub fn stripe_width(raw: &RawHair, sigma: f64, edge_width: f64) -> Option<f64> {
 }
 
 /// The median of `raw`'s clear profiles (samples as in [`RawHair::samples`]), the median
-/// centre of their edges (px) and the sign a highlight adds with (see [`fit_profile`]);
-/// `None` for hairs too narrow or with too few clear profiles to fit.
+/// centre of their edges (px), the sign a highlight adds with (see [`fit_profile`]) and
+/// the SD of the median's noise; `None` for hairs too narrow or with too few clear
+/// profiles to fit.
 fn median_profile(raw: &RawHair, edge_width: f64) -> Option<(Vec<f64>, f64, f64, f64)> {
     if edge_width < MIN_WIDTH_PX {
         return None;
@@ -203,9 +204,11 @@ fn window(y: &[f64], half: f64, sigma: f64, centre: f64, edge_width: f64) -> Opt
     Some(Window { a, b, peak, outer })
 }
 
-/// [`fit_hair`] on profile `y` (hair positive, baseline 0) sampled every `SAMPLE_STEP_PX`
-/// from `-half`; a highlight adds `stripe_sign` × its light to `y` (−1 on dark hairs, +1
-/// on light ones).
+/// Fits the plain cylinder and, unless its residual is within `STRIPE_MIN_RMS_RATIO` times
+/// `noise_floor`, the cylinder with a stripe, under blur `sigma` (px), to profile `y` (hair
+/// positive, baseline 0) sampled every `SAMPLE_STEP_PX` from `-half`, of a hair centred
+/// near `centre` and about `edge_width` wide (px); a highlight adds `stripe_sign` × its
+/// light to `y` (−1 on dark hairs, +1 on light ones).
 pub fn fit_profile(
     y: &[f64],
     half: f64,
