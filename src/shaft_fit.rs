@@ -74,8 +74,6 @@ pub struct ShaftFit {
     pub centre: f64,
     /// RMS residual (contrast units).
     pub rms: f64,
-    /// Distance (px) between the profile's outermost half-peak crossings.
-    pub outer: f64,
     /// Highlight stripe: amplitude, offset from the centre (px), σ before the blur (px).
     pub stripe: Option<[f64; 3]>,
 }
@@ -95,7 +93,7 @@ pub fn stripe_width(raw: &RawHair, sigma: f64, edge_width: f64) -> Option<f64> {
     if 2.0 * w.outer.1 >= MAX_OUTER_RATIO * edge_width || w.mass_width(&y) < edge_width - gain {
         return None;
     }
-    let (plain, striped) = fit_profile(&y, half, sigma, centre, edge_width, sign, floor)?;
+    let (plain, striped) = fit_window(&y, &w, half, sigma, sign, floor)?;
     let striped = striped?;
     let [_, _, s] = striped.stripe?;
     (plain.rms > STRIPE_MIN_RMS_RATIO * striped.rms
@@ -143,6 +141,7 @@ fn median_profile(raw: &RawHair, edge_width: f64) -> Option<(Vec<f64>, f64, f64,
 }
 
 /// The part of a profile a fit looks at: from skin to skin around the hair.
+#[derive(Clone, Copy)]
 struct Window {
     /// First and last sample.
     a: usize,
@@ -218,6 +217,19 @@ pub fn fit_profile(
     stripe_sign: f64,
     noise_floor: f64,
 ) -> Option<(ShaftFit, Option<ShaftFit>)> {
+    let w = window(y, half, sigma, centre, edge_width)?;
+    fit_window(y, &w, half, sigma, stripe_sign, noise_floor)
+}
+
+/// [`fit_profile`] over its [`window`] `w`.
+fn fit_window(
+    y: &[f64],
+    w: &Window,
+    half: f64,
+    sigma: f64,
+    stripe_sign: f64,
+    noise_floor: f64,
+) -> Option<(ShaftFit, Option<ShaftFit>)> {
     let step = SAMPLE_STEP_PX as f64;
     let pos = |k: usize| -half + k as f64 * step;
     let Window {
@@ -225,7 +237,7 @@ pub fn fit_profile(
         b,
         outer: (c_out, r_out),
         ..
-    } = window(y, half, sigma, centre, edge_width)?;
+    } = *w;
     // Every FIT_STRIDE-th sample: the blurred profile has no detail finer.
     let fit_step = FIT_STRIDE as f64 * step;
     let ys: Vec<f64> = y[a..=b].iter().step_by(FIT_STRIDE).copied().collect();
@@ -247,7 +259,6 @@ pub fn fit_profile(
         width: 2.0 * pp[1],
         centre: pp[0],
         rms: rms(prss),
-        outer: 2.0 * r_out,
         stripe: None,
     };
     // A residual within the noise leaves nothing for a stripe to explain.
@@ -289,7 +300,6 @@ pub fn fit_profile(
             width: 2.0 * p[1],
             centre: p[0],
             rms: rms(rss),
-            outer: 2.0 * r_out,
             stripe: Some([h, p[3] * p[1], stripe_sigma(p[1], p[4])]),
         }
     });
