@@ -135,6 +135,11 @@ pub fn analyze_planes(
         .collect();
     // Lines that bend like bubble rims or scales, and lines that are parts of wider hairs.
     hairs.retain(|h| !reject::too_curved(&h.points));
+    // Wide faint dark lines with the skin's colour: folds and furrows.
+    if let Some(c) = colour {
+        let shade = reject::shading(&hairs, c);
+        drop_marked(&mut hairs, &shade);
+    }
     // Then lines on the seam of two touching hairs that are reported on their own.
     let sub = reject::substructures(&hairs, (w, h), blur);
     drop_marked(&mut hairs, &sub);

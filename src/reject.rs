@@ -1,12 +1,14 @@
 //! Stage 7: rejection of measured lines that are not hairs: lines that run inside or
 //! along a wider hair (a highlight stripe, a medulla, the edge response beside a dark
 //! shaft), and lines that bend far more than a hair over a few millimetres does (rims of
-//! air bubbles, ragged scales). Soft furrows and low-contrast lines are rejected earlier,
-//! in [`crate::measure::finish`].
+//! air bubbles, ragged scales), and wide faint dark lines with the skin's own colour
+//! (skin folds and furrows: shading, not pigment). Soft furrows and low-contrast lines are
+//! rejected earlier, in [`crate::measure::finish`].
 
 use crate::link::{in_disc, DiscCells};
+use crate::load::Colour;
 use crate::measure::resample_f64 as resample;
-use crate::report::Hair;
+use crate::report::{Hair, Polarity};
 
 /// Curvature (1/px) of a line's fitted arc ([`fitted_curvature`]) above which it is not
 /// a hair: a bubble rim of radius 60 px reads 0.017. Phantom hairs stay below 0.005
@@ -36,6 +38,105 @@ const SHAFT_MARGIN_PX: f64 = 0.5;
 /// Band around a hair for lines of the other polarity: half its width plus this many blur
 /// σ plus 1 px.
 const BAND_MARGIN_SIGMAS: f64 = 2.0;
+
+/// Dark lines fainter than this (relative contrast) are judged by their colour: opaque
+/// shafts show their own colour, whatever the skin's, but a faint line is skin seen
+/// through the hair (or the skin's shading alone). Dark lines at least this clear are the
+/// image's reference of what its hairs do to the skin's colour.
+const SHADING_MAX_CONTRAST: f64 = 0.3;
+/// ...and only lines at least this wide (px): real faint blond and grey hairs can be as
+/// neutral as shading (four narrow ones, 0.4–1.9 px, on ISIC_0010844), while on the real
+/// images every wider neutral faint line lay on a pigment network, a vessel or glare.
+const SHADING_MIN_WIDTH_PX: f64 = 5.0;
+/// Fewest clear dark lines for a reference.
+const SHADING_MIN_CLEAR: usize = 5;
+/// Chroma shift per unit of contrast under which a faint dark line has the skin's colour,
+/// only darker: shading (folds, furrows), not pigment. Melanin absorbs blue more than red,
+/// so a translucent pigmented hair turns the skin browner (faint hairs on the realistic
+/// tuning phantoms: median 0.25), while a shadow darkens every channel alike.
+const SHADING_CHROMA_SHIFT: f64 = 0.1;
+/// ...where the image's clear dark lines show at least this shift (median): on the
+/// phantoms they read 0.05–0.35 per image (median 0.14–0.21 by set), on eight of the ten
+/// ISIC images 0.09–0.34, but −0.09 and −0.06 on a blue-cast image and a lesion under grey
+/// hairs, whose faint hairs are as neutral as shading: colour cannot tell them there.
+const SHADING_MIN_HAIR_SHIFT: f64 = 0.1;
+/// Skin is sampled this far (px) beyond a line's edges.
+const SHADING_SKIN_GAP_PX: f64 = 3.0;
+/// Colour samples along a line every this many px...
+const SHADING_STEP_PX: f64 = 2.0;
+/// ...and at least this many of them to judge it.
+const SHADING_MIN_SAMPLES: usize = 5;
+/// Skin whose chroma is within this of neutral is a grey image (or grey light): its lines'
+/// colour tells nothing.
+const SHADING_MIN_SKIN_CHROMA: f64 = 0.02;
+
+/// For each hair, whether it is shading rather than a hair: a faint dark line (contrast
+/// under `SHADING_MAX_CONTRAST`, at least `SHADING_MIN_WIDTH_PX` wide) whose colour shift
+/// from the skin beside it ([`chroma_shift`]) is under `SHADING_CHROMA_SHIFT`, in an image
+/// whose clear dark lines show at least `SHADING_MIN_HAIR_SHIFT` (median). All false where
+/// the image has too few clear dark lines or no colour to tell by.
+pub fn shading(hairs: &[Hair], colour: &Colour) -> Vec<bool> {
+    let dark = |h: &Hair| h.polarity == Polarity::Dark;
+    let clear: Vec<f64> = hairs
+        .iter()
+        .filter(|h| dark(h) && h.contrast >= SHADING_MAX_CONTRAST)
+        .filter_map(|h| chroma_shift(h, colour))
+        .collect();
+    let hair_shift = if clear.len() >= SHADING_MIN_CLEAR {
+        crate::stats::median(&clear)
+    } else {
+        0.0
+    };
+    hairs
+        .iter()
+        .map(|h| {
+            hair_shift >= SHADING_MIN_HAIR_SHIFT
+                && dark(h)
+                && h.contrast < SHADING_MAX_CONTRAST
+                && h.width_px >= SHADING_MIN_WIDTH_PX
+                && chroma_shift(h, colour).is_some_and(|s| s.abs() < SHADING_CHROMA_SHIFT)
+        })
+        .collect()
+}
+
+/// Chroma shift from the skin on both sides to the middle of a line, per unit of its
+/// contrast (median along the line): positive where the line is redder than the skin.
+/// `None` for lines too short to sample and where the skin is grey.
+pub fn chroma_shift(hair: &Hair, colour: &Colour) -> Option<f64> {
+    let pts = resample(&hair.points, SHADING_STEP_PX);
+    let half = 0.5 * hair.width_px;
+    let skin_at = half + SHADING_SKIN_GAP_PX;
+    // The middle of the line: its centre, and halfway to the edges when it is wide enough
+    // for those to be inside the shaft.
+    let inner: &[f64] = if hair.width_px > 4.0 {
+        &[0.0, -0.5, 0.5]
+    } else {
+        &[0.0]
+    };
+    let (mut shifts, mut skins) = (Vec::new(), Vec::new());
+    for k in 1..pts.len().saturating_sub(1) {
+        let (a, b) = (pts[k - 1], pts[k + 1]);
+        let len = (b[0] - a[0]).hypot(b[1] - a[1]);
+        if len < 1e-9 {
+            continue;
+        }
+        let n = [(a[1] - b[1]) / len, (b[0] - a[0]) / len];
+        let at = |d: f64| {
+            let (x, y) = (pts[k][0] + d * n[0], pts[k][1] + d * n[1]);
+            colour.chroma(x as f32, y as f32).map(f64::from)
+        };
+        let line: Option<Vec<f64>> = inner.iter().map(|&f| at(f * half)).collect();
+        if let (Some(line), Some(l), Some(r)) = (line, at(-skin_at), at(skin_at)) {
+            let skin = 0.5 * (l + r);
+            shifts.push(line.iter().sum::<f64>() / line.len() as f64 - skin);
+            skins.push(skin.abs());
+        }
+    }
+    (shifts.len() >= SHADING_MIN_SAMPLES
+        && crate::stats::median(&skins) >= SHADING_MIN_SKIN_CHROMA
+        && hair.contrast > 0.0)
+        .then(|| crate::stats::median(&shifts) / hair.contrast)
+}
 
 /// Whether a line bends more than a hair does: its fitted curvature over `MAX_CURVATURE`,
 /// or its median turn over windows over `MAX_WINDOW_CURVATURE`.
@@ -547,5 +648,102 @@ mod tests {
             substructures(&hairs, (300, 200), 1.0),
             vec![false, false, true]
         );
+    }
+
+    /// Horizontal dark bands on pink skin (linear light), each (row, width, contrast, blue
+    /// absorption relative to red): 1.0 is neutral shading, 1.6 a melanin-like hair.
+    /// `grey` paints everything in grey.
+    fn banded(bands: &[(f64, f64, f64, f64)], grey: bool) -> image::RgbImage {
+        let skin = if grey { [0.4; 3] } else { [0.5, 0.3, 0.25] };
+        let srgb = |v: f64| {
+            let e = if v <= 0.003_130_8 {
+                12.92 * v
+            } else {
+                1.055 * v.powf(1.0 / 2.4) - 0.055
+            };
+            (255.0 * e).round() as u8
+        };
+        image::RgbImage::from_fn(300, 40 * bands.len() as u32 + 40, |_, y| {
+            let mut rgb = skin;
+            for &(row, width, contrast, blue) in bands {
+                // A soft-edged band: full depth across its width, Gaussian flanks.
+                let d = ((y as f64 - row).abs() - 0.5 * width).max(0.0);
+                let a = contrast * (-0.5 * d * d).exp();
+                let k = if grey {
+                    [1.0; 3]
+                } else {
+                    [1.0, 0.5 * (1.0 + blue), blue]
+                };
+                for c in 0..3 {
+                    rgb[c] *= 1.0 - (a * k[c]).min(0.95);
+                }
+            }
+            image::Rgb(rgb.map(srgb))
+        })
+    }
+
+    /// Hairs on `bands` as the pipeline reports them (centre row, width, contrast).
+    fn band_hairs(bands: &[(f64, f64, f64, f64)]) -> Vec<Hair> {
+        bands
+            .iter()
+            .map(|&(row, width, contrast, _)| Hair {
+                contrast,
+                ..hair(line(20.0, row, 280.0, row), width)
+            })
+            .collect()
+    }
+
+    /// Five clear pigmented hairs, then (faint) a wide neutral band, a wide pigmented hair
+    /// and a narrow neutral line.
+    const BANDS: [(f64, f64, f64, f64); 8] = [
+        (20.0, 10.0, 0.6, 1.6),
+        (60.0, 10.0, 0.6, 1.6),
+        (100.0, 10.0, 0.6, 1.6),
+        (140.0, 10.0, 0.6, 1.6),
+        (180.0, 10.0, 0.6, 1.6),
+        (220.0, 8.0, 0.15, 1.0),
+        (260.0, 8.0, 0.15, 1.6),
+        (300.0, 3.0, 0.15, 1.0),
+    ];
+
+    #[test]
+    fn wide_faint_neutral_lines_are_shading_where_the_hairs_show_colour() {
+        let img = banded(&BANDS, false);
+        let colour = Colour::new(&img);
+        let hairs = band_hairs(&BANDS);
+        let shifts: Vec<Option<f64>> = hairs.iter().map(|h| chroma_shift(h, &colour)).collect();
+        // Pigmented lines redden the skin; neutral ones do not.
+        for i in [0, 6] {
+            assert!(
+                shifts[i].unwrap() > 2.0 * SHADING_CHROMA_SHIFT,
+                "{i}: {shifts:?}"
+            );
+        }
+        for i in [5, 7] {
+            assert!(
+                shifts[i].unwrap().abs() < 0.5 * SHADING_CHROMA_SHIFT,
+                "{i}: {shifts:?}"
+            );
+        }
+        let expected = [false, false, false, false, false, true, false, false];
+        assert_eq!(shading(&hairs, &colour), expected);
+    }
+
+    #[test]
+    fn colour_judges_nothing_without_a_coloured_reference() {
+        // A grey image: no colour anywhere.
+        let grey = banded(&BANDS, true);
+        let hairs = band_hairs(&BANDS);
+        assert!(chroma_shift(&hairs[5], &Colour::new(&grey)).is_none());
+        assert!(!shading(&hairs, &Colour::new(&grey)).contains(&true));
+        // Colour, but the clear hairs are as neutral as the faint band (grey hairs): no
+        // reference for what a hair does to the skin's colour here.
+        let mut neutral = BANDS;
+        neutral[..5].iter_mut().for_each(|b| b.3 = 1.0);
+        let img = banded(&neutral, false);
+        assert!(!shading(&hairs, &Colour::new(&img)).contains(&true));
+        // Too few clear hairs for a reference.
+        let img = banded(&BANDS, false);
+        assert!(!shading(&hairs[3..], &Colour::new(&img)).contains(&true));
     }
 }
