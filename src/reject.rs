@@ -56,9 +56,9 @@ const SHADING_MIN_CLEAR: usize = 5;
 /// tuning phantoms: median 0.25), while a shadow darkens every channel alike.
 const SHADING_CHROMA_SHIFT: f64 = 0.1;
 /// ...where the image's clear dark lines show at least this shift (median): on the
-/// phantoms they read 0.05–0.35 per image (median 0.14–0.21 by set), on eight of the ten
-/// ISIC images 0.09–0.34, but −0.09 and −0.06 on a blue-cast image and a lesion under grey
-/// hairs, whose faint hairs are as neutral as shading: colour cannot tell them there.
+/// phantoms they read 0.05 and up per image (median 0.14–0.21 by set), on eight of the ten
+/// ISIC images 0.11–0.45, but 0.08 and −0.05 on a lesion under grey hairs and a blue-cast
+/// image, whose faint hairs are as neutral as shading: colour cannot tell them there.
 const SHADING_MIN_HAIR_SHIFT: f64 = 0.1;
 /// Skin is sampled this far (px) beyond a line's edges.
 const SHADING_SKIN_GAP_PX: f64 = 3.0;
@@ -77,6 +77,12 @@ const SHADING_MIN_SKIN_CHROMA: f64 = 0.02;
 /// the image has too few clear dark lines or no colour to tell by.
 pub fn shading(hairs: &[Hair], colour: &Colour) -> Vec<bool> {
     let dark = |h: &Hair| h.polarity == Polarity::Dark;
+    let candidate = |h: &Hair| {
+        dark(h) && h.contrast < SHADING_MAX_CONTRAST && h.width_px >= SHADING_MIN_WIDTH_PX
+    };
+    if !hairs.iter().any(candidate) {
+        return vec![false; hairs.len()];
+    }
     let clear: Vec<f64> = hairs
         .iter()
         .filter(|h| dark(h) && h.contrast >= SHADING_MAX_CONTRAST)
@@ -91,9 +97,7 @@ pub fn shading(hairs: &[Hair], colour: &Colour) -> Vec<bool> {
         .iter()
         .map(|h| {
             hair_shift >= SHADING_MIN_HAIR_SHIFT
-                && dark(h)
-                && h.contrast < SHADING_MAX_CONTRAST
-                && h.width_px >= SHADING_MIN_WIDTH_PX
+                && candidate(h)
                 && chroma_shift(h, colour).is_some_and(|s| s.abs() < SHADING_CHROMA_SHIFT)
         })
         .collect()
