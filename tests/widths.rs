@@ -549,3 +549,45 @@ fn a_highlight_along_a_dark_hair_is_not_taken_for_its_edge() {
         assert!((widths[0] - 14.0).abs() <= 0.1 && (widths[2] - 14.0).abs() <= 0.1);
     }
 }
+
+/// A faint thin hair (3 px, 15% contrast) `gap_px` of skin beside a 16 px dark shaft.
+fn thin_beside_wide(gap_px: f64) -> image::RgbImage {
+    let (angle, centre) = (20.0f64, [150.3, 149.8]);
+    let (s, c) = angle.to_radians().sin_cos();
+    let wide = Bar {
+        centre,
+        angle_deg: angle,
+        width_px: 16.0,
+        length_px: 600.0,
+        transmission: 0.25,
+    };
+    let d = 0.5 * 16.0 + gap_px + 0.5 * 3.0;
+    let thin = Bar {
+        centre: [centre[0] - s * d, centre[1] + c * d],
+        width_px: 3.0,
+        transmission: 0.85,
+        ..wide
+    };
+    render(300, 300, &[wide, thin], 0.35, 1.0, 0.004)
+}
+
+#[test]
+fn a_thin_hair_well_apart_from_a_wide_one_is_found_beside_it() {
+    let (_, widths) = long_widths(thin_beside_wide(12.0), 100.0);
+    assert_eq!(widths.len(), 2, "{widths:?}");
+    assert!((widths[0] - 16.0).abs() <= 0.2, "{widths:?}");
+    assert!((widths[1] - 3.0).abs() <= 0.5, "{widths:?}");
+}
+
+/// Known limitation (docs/ACCURACY.md, tenth session): 2–8 px beside a wide shaft a faint
+/// thin hair is not reported (its pixels go to the shaft's coarse scales in the ridge map,
+/// and the shaft's blurred edge inflates its profiles' noise). Run with `--ignored` to
+/// check a mend.
+#[test]
+#[ignore = "known blind zone beside wide shafts; see docs/ACCURACY.md"]
+fn a_thin_hair_a_few_px_beside_a_wide_one_is_found() {
+    for gap in [5.0, 8.0] {
+        let (_, widths) = long_widths(thin_beside_wide(gap), 100.0);
+        assert_eq!(widths.len(), 2, "gap {gap}: {widths:?}");
+    }
+}
