@@ -1182,12 +1182,11 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
     // edge separation under that shape and the blur.
     let table = crate::profile_model::table();
     let tau = hair_depth_for_width(raw, sigma, contrast);
-    let widths: Vec<f64> = sep
+    let mut widths: Vec<f64> = sep
         .iter()
         .map(|&s| sigma * table.width(s / sigma, tau))
         .collect();
     let mut width = median(&widths);
-    let mut widths = widths;
     // A highlight stripe that stopped the edges short: the width through it, the local
     // widths in proportion.
     if let Some(w) = crate::shaft_fit::stripe_width(raw, sigma, width) {

@@ -129,10 +129,10 @@ pub fn chroma_shift(hair: &Hair, colour: &Colour) -> Option<f64> {
             let (x, y) = (pts[k][0] + d * n[0], pts[k][1] + d * n[1]);
             colour.chroma(x as f32, y as f32).map(f64::from)
         };
-        let line: Option<Vec<f64>> = inner.iter().map(|&f| at(f * half)).collect();
+        let line: Option<f64> = inner.iter().map(|&f| at(f * half)).sum();
         if let (Some(line), Some(l), Some(r)) = (line, at(-skin_at), at(skin_at)) {
             let skin = 0.5 * (l + r);
-            shifts.push(line.iter().sum::<f64>() / line.len() as f64 - skin);
+            shifts.push(line / inner.len() as f64 - skin);
             skins.push(skin.abs());
         }
     }
