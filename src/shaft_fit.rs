@@ -321,10 +321,11 @@ struct Model<'a> {
     /// The blur's kernel (normalised, `radius` samples each side).
     kernel: Vec<f64>,
     radius: usize,
-    /// Cumulative cross-section for the last depth evaluated (most evaluations of a fit
-    /// share it): τ and F(u) = ∫₋₁ᵘ f on `SHAPE_NODES` intervals over [-1, 1], f
-    /// normalised to 1 at the centre.
-    shape: RefCell<(f64, Vec<f64>)>,
+    /// Cumulative cross-sections for the last two depths evaluated (a fit alternates
+    /// between its current depth and a trial or Jacobian step): τ and F(u) = ∫₋₁ᵘ f on
+    /// `SHAPE_NODES` intervals over [-1, 1], f normalised to 1 at the centre; and the
+    /// slot used last.
+    shapes: RefCell<([(f64, Vec<f64>); 2], usize)>,
     /// Scratch: the stripe's unit profile.
     stripe: RefCell<Vec<f64>>,
 }
@@ -348,7 +349,13 @@ impl<'a> Model<'a> {
             y,
             kernel: k.into_iter().map(|v| v / total).collect(),
             radius,
-            shape: RefCell::new((f64::NAN, vec![0.0; SHAPE_NODES + 1])),
+            shapes: RefCell::new((
+                [
+                    (f64::NAN, vec![0.0; SHAPE_NODES + 1]),
+                    (f64::NAN, vec![0.0; SHAPE_NODES + 1]),
+                ],
+                0,
+            )),
             stripe: RefCell::new(vec![0.0; y.len()]),
         }
     }
@@ -358,7 +365,16 @@ impl<'a> Model<'a> {
     fn cylinder(&self, c: f64, r: f64, tau: f64, out: &mut [f64]) {
         let step = self.step;
         let du = 2.0 / SHAPE_NODES as f64;
-        let mut shape = self.shape.borrow_mut();
+        let mut shapes = self.shapes.borrow_mut();
+        let (slots, last) = &mut *shapes;
+        // The other slot holds τ or is the one to replace.
+        let slot = if slots[*last].0 == tau {
+            *last
+        } else {
+            1 - *last
+        };
+        *last = slot;
+        let shape = &mut slots[slot];
         if shape.0 != tau {
             let norm = 1.0 / (-(-tau).exp_m1());
             let f = |u: f64| -(-tau * (1.0 - u * u).max(0.0).sqrt()).exp_m1() * norm;
