@@ -749,6 +749,21 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "known failure: the seam's light line takes the pair's centre; see docs/ACCURACY.md"]
+    fn a_touching_pair_a_fraction_of_a_px_apart_is_found() {
+        // 14 px and 13.4 px shafts 0.5 px apart under blur σ 0.9 (a pair on the realistic
+        // phantom seed 502, image 14): the gap's light line wins the pair's centre at the
+        // finest scales, the pair's scale wins the members' centres, and nothing is traced
+        // (with the gap closed, both are found within 0.2 px).
+        let shafts = [plain(50.0, 14.0), plain(64.2, 13.4)];
+        let hairs = analyse(&render(&shafts, (160, 240), 0.9));
+        let (a, b) = (widths_near(&hairs, 50.0), widths_near(&hairs, 64.2));
+        assert_eq!((a.len(), b.len()), (1, 1), "hairs: {}", listing(&hairs));
+        assert!((a[0] - 14.0).abs() < 0.8, "first member {}", a[0]);
+        assert!((b[0] - 13.4).abs() < 0.8, "second member {}", b[0]);
+    }
+
+    #[test]
     fn medulla_and_highlight_keep_one_hair() {
         for sh in [
             Shaft {
