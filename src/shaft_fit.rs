@@ -311,6 +311,9 @@ fn stripe_sigma(r: f64, t: f64) -> f64 {
     (t * (STRIPE_MAX_SIGMA_SHARE * r + STRIPE_MAX_SIGMA_PX)).max(STRIPE_MIN_SIGMA_PX)
 }
 
+/// A depth τ and its cumulative cross-section table (see [`Model::cylinder`]).
+type Shape = (f64, Vec<f64>);
+
 /// The blurred shaft model over a window of profile samples `y`, `step` apart from `x0`.
 struct Model<'a> {
     x0: f64,
@@ -325,7 +328,7 @@ struct Model<'a> {
     /// between its current depth and a trial or Jacobian step): τ and F(u) = ∫₋₁ᵘ f on
     /// `SHAPE_NODES` intervals over [-1, 1], f normalised to 1 at the centre; and the
     /// slot used last.
-    shapes: RefCell<([(f64, Vec<f64>); 2], usize)>,
+    shapes: RefCell<([Shape; 2], usize)>,
     /// Scratch: the stripe's unit profile.
     stripe: RefCell<Vec<f64>>,
 }
