@@ -934,23 +934,36 @@ fn offer_level(
         }
     }
     let mut r_row = vec![0f32; w];
-    let mut near_row = vec![0u32; w];
+    // Full-resolution column ranges of the runs of near level pixels in the current level
+    // row: the pixels of other blocks cannot pass the floor and are not visited.
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     for y in 0..h {
         let ly = y >> level;
         if y == 0 || ly != (y - 1) >> level {
-            // Pixels whose block is not near the floor are left out (0 never passes it).
+            spans.clear();
             let level_row = &near[ly * lw..][..lw];
-            for (run, &n) in near_row.chunks_mut(1 << level).zip(level_row) {
-                run.fill((n as u32).wrapping_neg());
+            let mut lx = 0;
+            while lx < lw {
+                if !level_row[lx] {
+                    lx += 1;
+                    continue;
+                }
+                let start = lx;
+                while lx < lw && level_row[lx] {
+                    lx += 1;
+                }
+                spans.push((start << level, (lx << level).min(w)));
             }
         }
         let (y0, y1, ty) = axis_cell(lh, level_coord(y, f));
         let (a, b) = (&wide[y0 * w..][..w], &wide[y1 * w..][..w]);
-        for (((r, &va), &vb), &nr) in r_row.iter_mut().zip(a).zip(b).zip(&near_row) {
-            // Bit mask, not `if`: vectorises.
-            *r = f32::from_bits(((1.0 - ty) * va + ty * vb).to_bits() & nr);
+        for &(x0, x1) in &spans {
+            let r = &mut r_row[x0..x1];
+            for ((r, &va), &vb) in r.iter_mut().zip(&a[x0..x1]).zip(&b[x0..x1]) {
+                *r = (1.0 - ty) * va + ty * vb;
+            }
+            offer_pair(bests, y * w + x0, r, ns, floor, si);
         }
-        offer_pair(bests, y * w, &r_row, ns, floor, si);
     }
 }
 
