@@ -909,6 +909,17 @@ fn level_coord(i: usize, f: f32) -> f32 {
     (i as f32 + 0.5) / f - 0.5
 }
 
+/// The runs `[start, end)` of consecutive `true` entries of `mask`, in order.
+pub(crate) fn true_runs(mask: &[bool]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let start = i + mask.get(i..)?.iter().position(|&m| m)?;
+        let len = mask[start..].iter().take_while(|&&m| m).count();
+        i = start + len;
+        Some((start, i))
+    })
+}
+
 /// Offers the responses of a pyramid level (`1 << level` full pixels per level pixel) to
 /// the full-resolution pixels, bilinearly interpolated.
 fn offer_level(
@@ -941,19 +952,9 @@ fn offer_level(
         let ly = y >> level;
         if y == 0 || ly != (y - 1) >> level {
             spans.clear();
-            let level_row = &near[ly * lw..][..lw];
-            let mut lx = 0;
-            while lx < lw {
-                if !level_row[lx] {
-                    lx += 1;
-                    continue;
-                }
-                let start = lx;
-                while lx < lw && level_row[lx] {
-                    lx += 1;
-                }
-                spans.push((start << level, (lx << level).min(w)));
-            }
+            spans.extend(
+                true_runs(&near[ly * lw..][..lw]).map(|(a, b)| (a << level, (b << level).min(w))),
+            );
         }
         let (y0, y1, ty) = axis_cell(lh, level_coord(y, f));
         let (a, b) = (&wide[y0 * w..][..w], &wide[y1 * w..][..w]);
@@ -1231,6 +1232,18 @@ impl<'a> Bilinear<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn true_runs_are_the_maximal_runs() {
+        let mask = [
+            false, true, true, false, false, true, false, true, true, true,
+        ];
+        let runs: Vec<_> = true_runs(&mask).collect();
+        assert_eq!(runs, vec![(1, 3), (5, 6), (7, 10)]);
+        assert_eq!(true_runs(&[]).count(), 0);
+        assert_eq!(true_runs(&[false, false]).count(), 0);
+        assert_eq!(true_runs(&[true; 4]).collect::<Vec<_>>(), vec![(0, 4)]);
+    }
 
     #[test]
     #[allow(clippy::needless_range_loop)] // i indexes the three response rows and the maps

@@ -708,19 +708,8 @@ fn mark_hidden(out: &mut [TruthHair], owner: &[usize], hairs: &[Hair], look: &Lo
                 })
             })
             .collect();
-        let n = mask.len();
-        let mut i = 0;
-        while i < n {
-            if !mask[i] {
-                i += 1;
-                continue;
-            }
-            let a = i;
-            while i < n && mask[i] {
-                i += 1;
-            }
-            t.hidden.push([a, i]);
-        }
+        t.hidden
+            .extend(crate::enhance::true_runs(&mask).map(|(a, b)| [a, b]));
     }
 }
 
