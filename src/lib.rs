@@ -154,15 +154,17 @@ pub fn analyze_planes(
         let (pa, pb) = (a.points[0], b.points[0]);
         pa[1].total_cmp(&pb[1]).then(pa[0].total_cmp(&pb[0]))
     });
-    // The optics' blur, without the profile smoothing it was estimated under.
+    // The optics' blur, without the profile smoothing it was estimated under; and as
+    // reported, calibrated on rendered hairs.
     let optical = measure::optical_blur(blur);
+    let reported = measure::reported_blur(optical);
     if let Some(s) = settings.um_per_px {
         let thin_px = settings.thin_um / s;
-        let resolvable = measure::RESOLVABLE_WIDTH_SIGMAS * optical;
+        let resolvable = measure::RESOLVABLE_WIDTH_SIGMAS * reported;
         if thin_px < resolvable {
             warnings.push(format!(
                 "the thin-hair limit ({} um = {thin_px:.1} px) is narrower than what this image resolves \
-                 ({resolvable:.1} px at blur sigma {optical:.2} px): the thin fraction is uncertain",
+                 ({resolvable:.1} px at blur sigma {reported:.2} px): the thin fraction is uncertain",
                 settings.thin_um
             ));
         }
@@ -182,7 +184,7 @@ pub fn analyze_planes(
     Ok(ImageAnalysis {
         width_px: w as u32,
         height_px: h as u32,
-        blur_sigma_px: optical,
+        blur_sigma_px: reported,
         faint_limit,
         hairs,
         warnings,

@@ -52,7 +52,8 @@ pub struct Hair {
 pub struct ImageAnalysis {
     pub width_px: u32,
     pub height_px: u32,
-    /// Estimated total blur of the image (optics and pixel), Gaussian σ in px.
+    /// Estimated blur of the image, Gaussian σ in px, besides the pixel's own area
+    /// (calibrated on rendered hairs: [`crate::measure::reported_blur`]).
     pub blur_sigma_px: f64,
     /// Relative contrast a thin hair needs to be found in this image, with its noise and
     /// skin texture: about half the hairs this faint are found, few at half of it (see

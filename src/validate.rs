@@ -397,6 +397,13 @@ pub struct ImageScore {
     /// Report hairs that match no truth hair (less than half their length on one).
     #[serde(default)]
     pub unmatched_hairs: Option<usize>,
+    /// The image's blur σ (px): the phantom's, the report's, and report − truth.
+    #[serde(default)]
+    pub blur_sigma_truth_px: Option<f64>,
+    #[serde(default)]
+    pub blur_sigma_report_px: Option<f64>,
+    #[serde(default)]
+    pub blur_sigma_error_px: Option<f64>,
 }
 
 /// Medians of absolute per-image errors over scored images.
@@ -413,6 +420,11 @@ pub struct ImageErrorSummary {
     pub mean_cv_error: Option<f64>,
     pub mean_mean_um_error: Option<f64>,
     pub mean_count_error_pct: Option<f64>,
+    /// Blur σ error (report − truth, px): median |error| and signed mean.
+    #[serde(default)]
+    pub median_abs_blur_error_px: Option<f64>,
+    #[serde(default)]
+    pub mean_blur_error_px: Option<f64>,
 }
 
 /// Scores the report folder `report_dir` against `truth`: a folder of `*.truth.json`
@@ -880,6 +892,8 @@ fn validate_phantoms(
         mean_cv_error: mean(&|s| s.cv_error),
         mean_mean_um_error: mean(&|s| s.mean_um_error),
         mean_count_error_pct: mean(&|s| s.count_error_pct),
+        median_abs_blur_error_px: med_abs(&|s| s.blur_sigma_error_px),
+        mean_blur_error_px: mean(&|s| s.blur_sigma_error_px),
     });
     Validation {
         truth_kind: "phantom".into(),
@@ -1292,6 +1306,9 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
             matches.len() - k.len()
         }),
         unmatched_hairs: Some(rep.hairs.len() - matches.len()),
+        blur_sigma_truth_px: Some(truth.blur_sigma_px),
+        blur_sigma_report_px: rep.row.blur_sigma_px,
+        blur_sigma_error_px: rep.row.blur_sigma_px.map(|b| b - truth.blur_sigma_px),
     };
     ImageEval {
         score,
@@ -1706,6 +1723,12 @@ impl Validation {
             );
             let _ = writeln!(
                 o,
+                "  blur sigma: median |error| {} px, signed mean {} px",
+                f(ie.median_abs_blur_error_px, 3),
+                f(ie.mean_blur_error_px, 3)
+            );
+            let _ = writeln!(
+                o,
                 "  {:<28} {:>7} {:>7} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
                 "image", "status", "recall", "prec", "count", "count%", "thin pp", "cv", "mean um"
             );
@@ -1915,11 +1938,17 @@ mod tests {
     fn known_width_errors_are_scored_exactly() {
         let t1 = truth1();
         // Every width +0.5 px; the middle hair flagged.
+        // The blur read 0.25 px high.
         let r = report_with(&t1, "phantom_0001.jpg", |a| {
             a.hairs.iter_mut().for_each(|h| h.width_px += 0.5);
             a.hairs[1].flag = Some("narrow".into());
+            a.blur_sigma_px += 0.25;
         });
         let v = run(std::slice::from_ref(&t1), &[r]);
+        close(v.per_image[0].blur_sigma_error_px, 0.25, 1e-3);
+        let ie = v.image_errors.as_ref().unwrap();
+        close(ie.median_abs_blur_error_px, 0.25, 1e-3);
+        close(ie.mean_blur_error_px, 0.25, 1e-3);
         let e = &v.width_error.all;
         assert_eq!(e.n, 3);
         close(e.median_abs_error, 0.5, 1e-12);
