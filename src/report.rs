@@ -52,7 +52,7 @@ pub struct Hair {
 pub struct ImageAnalysis {
     pub width_px: u32,
     pub height_px: u32,
-    /// Estimated blur of the image, Gaussian σ in px, besides the pixel's own area
+    /// Estimated blur of the image, Gaussian σ in px, not counting the pixel's own area
     /// (calibrated on rendered hairs: [`crate::measure::reported_blur`]).
     pub blur_sigma_px: f64,
     /// Relative contrast a thin hair needs to be found in this image, with its noise and

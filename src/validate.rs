@@ -1937,8 +1937,7 @@ mod tests {
     #[test]
     fn known_width_errors_are_scored_exactly() {
         let t1 = truth1();
-        // Every width +0.5 px; the middle hair flagged.
-        // The blur read 0.25 px high.
+        // Every width +0.5 px; the middle hair flagged; the blur read 0.25 px high.
         let r = report_with(&t1, "phantom_0001.jpg", |a| {
             a.hairs.iter_mut().for_each(|h| h.width_px += 0.5);
             a.hairs[1].flag = Some("narrow".into());
