@@ -165,6 +165,19 @@ fn hairs_a_narrow_gap_apart_are_both_found() {
     }
 }
 
+/// Three 12 px hairs 600 px long across a 400x400 image, near vertical at 85°, 95° and
+/// 88°, of centre transmission `transmission`: enough wide profiles for the blur estimate.
+fn three_long_hairs(transmission: f64) -> [Bar; 3] {
+    let hair = |x: f64, angle_deg: f64| Bar {
+        centre: [x, 200.0],
+        angle_deg,
+        width_px: 12.0,
+        length_px: 600.0,
+        transmission,
+    };
+    [hair(80.0, 85.0), hair(200.0, 95.0), hair(320.0, 88.0)]
+}
+
 /// Regression (hard phantoms 902/4 and 902/12): on a noisy image few profiles of a wide
 /// hair stand out enough to be bar-like, no hair was mostly bar-like, and the blur fell
 /// back to the sharpest half of all edges, far too sharp (1.9 -> 1.2 px), and every width
@@ -172,14 +185,7 @@ fn hairs_a_narrow_gap_apart_are_both_found() {
 /// profiles.
 #[test]
 fn noisy_wide_hairs_still_give_the_blur() {
-    let hair = |x: f64, angle_deg: f64| Bar {
-        centre: [x, 200.0],
-        angle_deg,
-        width_px: 12.0,
-        length_px: 600.0,
-        transmission: 0.45,
-    };
-    let hairs = [hair(80.0, 85.0), hair(200.0, 95.0), hair(320.0, 88.0)];
+    let hairs = three_long_hairs(0.45);
     // Noise SD 0.02 of linear light on skin 0.4 (5%): blur 1.60 px and widths down to
     // 10.9 px before, 1.79 px and 11.1–11.4 px now. Noisier still, both read too sharp
     // (0.05: 1.11 before, 1.24 now): noise steepens the edges (see the README).
@@ -203,14 +209,7 @@ fn noisy_wide_hairs_still_give_the_blur() {
 #[test]
 fn the_reported_blur_is_the_rendered_one() {
     for blur in [0.6f32, 1.0, 1.4] {
-        let hair = |x: f64, angle_deg: f64| Bar {
-            centre: [x, 200.0],
-            angle_deg,
-            width_px: 12.0,
-            length_px: 600.0,
-            transmission: 0.4,
-        };
-        let hairs = [hair(80.0, 85.0), hair(200.0, 95.0), hair(320.0, 88.0)];
+        let hairs = three_long_hairs(0.4);
         let img = render(400, 400, &hairs, 0.4, blur, 0.004);
         let (a, widths) = long_widths(img, 250.0);
         eprintln!(
