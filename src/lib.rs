@@ -140,7 +140,10 @@ pub fn analyze_planes(
         let shade = reject::shading(&hairs, c);
         drop_marked(&mut hairs, &shade);
     }
-    // Then lines on the seam of two touching hairs that are reported on their own.
+    // Then lines on the seam of two touching hairs that are reported on their own, before
+    // and after the lines inside a wider hair.
+    let pairs = reject::side_by_side_pairs(&hairs, (w, h));
+    drop_marked(&mut hairs, &pairs);
     let sub = reject::substructures(&hairs, (w, h), blur);
     drop_marked(&mut hairs, &sub);
     let merged = reject::merged_pairs(&hairs, (w, h));

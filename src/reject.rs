@@ -338,6 +338,16 @@ pub fn substructures(hairs: &[Hair], size: (usize, usize), blur: f64) -> Vec<boo
 /// Share of a line's length along which a narrower line of its polarity must run inside
 /// its measured extent, on one side of its centre, to count as one member of a pair.
 const PAIR_MEMBER_SHARE: f64 = 0.5;
+/// Members of a pair that [`substructures`] would take for parts of it (narrower than
+/// `SUBSTRUCTURE_WIDTH_RATIO` of it) must add up to at least this share of its width: two
+/// touching shafts make up the whole pair (the gap between them adds 0–1 px)...
+const PAIR_MIN_WIDTH_SUM_SHARE: f64 = 0.85;
+/// ...and lie side by side: their centrelines at least this share of their mean width
+/// apart (median over the narrower one's points). The two halves of a shaft split by a
+/// medulla or a highlight stripe are each measured as a whole hair, wider than they are,
+/// so their measured extents overlap (on realistic seed 502, a 21 px shaft's halves
+/// read 8.8 and 13.5 px with centrelines 10.1 px apart).
+const PAIR_MIN_SPACING_SHARE: f64 = 0.95;
 /// Slack (px) of the cell lookup around a line's extent (points are looked up by pixel).
 const PAIR_LOOKUP_SLACK_PX: f64 = 2.0;
 
@@ -349,6 +359,33 @@ const PAIR_LOOKUP_SLACK_PX: f64 = 2.0;
 /// on none). `substructures` runs first: a highlight-split shaft's two halves are parts of
 /// it, and are gone by then.
 pub fn merged_pairs(hairs: &[Hair], size: (usize, usize)) -> Vec<bool> {
+    pairs_read_as_one(hairs, size, |_, _, _, _| true)
+}
+
+/// [`merged_pairs`] for members narrower than [`substructures`] keeps beside a wide line,
+/// run before it: two touching hairs read as one line of their summed width, whose
+/// members are too narrow beside it to survive as hairs (two 14 and 13 px hairs read as
+/// one 28 px line; realistic seed 502, image 14). Such members must add up to the
+/// line's width (`PAIR_MIN_WIDTH_SUM_SHARE`) and lie side by side
+/// (`PAIR_MIN_SPACING_SHARE`), which the halves of a split shaft do not.
+pub fn side_by_side_pairs(hairs: &[Hair], size: (usize, usize)) -> Vec<bool> {
+    pairs_read_as_one(hairs, size, |i, x, y, pts| {
+        let sum = hairs[x].width_px + hairs[y].width_px;
+        let narrow =
+            hairs[x].width_px.min(hairs[y].width_px) < SUBSTRUCTURE_WIDTH_RATIO * hairs[i].width_px;
+        narrow
+            && sum >= PAIR_MIN_WIDTH_SUM_SHARE * hairs[i].width_px
+            && spacing(&pts[x], &pts[y]) >= PAIR_MIN_SPACING_SHARE * 0.5 * sum
+    })
+}
+
+/// Lines with a member of their polarity inside their extent on each side (see
+/// [`merged_pairs`]) for which `pair(line, left member, right member, points)` holds.
+fn pairs_read_as_one(
+    hairs: &[Hair],
+    size: (usize, usize),
+    pair: impl Fn(usize, usize, usize, &[Vec<[f64; 2]>]) -> bool,
+) -> Vec<bool> {
     let (w, h) = size;
     let pts: Vec<Vec<[f64; 2]>> = hairs.iter().map(|h| resample(&h.points, 1.0)).collect();
     let half = |i: usize| 0.5 * hairs[i].width_px;
@@ -406,8 +443,28 @@ pub fn merged_pairs(hairs: &[Hair], size: (usize, usize)) -> Vec<bool> {
     }
     members
         .iter()
-        .map(|[a, b]| a.iter().any(|x| b.iter().any(|y| x != y)))
+        .enumerate()
+        .map(|(i, [a, b])| {
+            a.iter()
+                .any(|&x| b.iter().any(|&y| x != y && pair(i, x, y, &pts)))
+        })
         .collect()
+}
+
+/// Median distance (px) from the points of `a` to the nearest point of `b` (1 px apart).
+fn spacing(a: &[[f64; 2]], b: &[[f64; 2]]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return f64::INFINITY;
+    }
+    let d: Vec<f64> = a
+        .iter()
+        .map(|p| {
+            b.iter()
+                .map(|q| (p[0] - q[0]).hypot(p[1] - q[1]))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    crate::stats::median(&d)
 }
 
 #[cfg(test)]
@@ -622,6 +679,51 @@ mod tests {
             merged_pairs(&hairs, (300, 200)),
             vec![false, false, true, false]
         );
+    }
+
+    #[test]
+    fn a_pair_read_as_one_gives_way_to_its_members_before_they_count_as_its_parts() {
+        // Two touching 14 and 13 px hairs, and their union read as one 28 px line (phantom
+        // seed 502, image 14): the members are narrower than 0.7 of the union, so taken
+        // alone `substructures` would drop them as its parts.
+        let pair = vec![
+            hair(line(10.0, 93.0, 290.0, 93.0), 14.0),
+            hair(line(10.0, 106.5, 290.0, 106.5), 13.0),
+            hair(line(40.0, 100.0, 260.0, 100.0), 28.0),
+        ];
+        assert_eq!(
+            substructures(&pair, (300, 200), 1.0),
+            vec![true, true, false]
+        );
+        let merged = merged_pairs(&pair, (300, 200));
+        assert_eq!(merged, vec![false, false, true]);
+        let members: Vec<Hair> = pair
+            .iter()
+            .zip(&merged)
+            .filter(|(_, &m)| !m)
+            .map(|(h, _)| h.clone())
+            .collect();
+        assert_eq!(substructures(&members, (300, 200), 1.0), vec![false, false]);
+        // A 20 px shaft split by a highlight stripe 5 px wide into halves of 9 and 6 px:
+        // the halves add up to 15 px, not the shaft; they are its parts.
+        let split = vec![
+            hair(line(10.0, 95.5, 290.0, 95.5), 9.0),
+            hair(line(10.0, 107.0, 290.0, 107.0), 6.0),
+            hair(line(10.0, 100.0, 290.0, 100.0), 20.0),
+        ];
+        assert_eq!(side_by_side_pairs(&split, (300, 200)), vec![false; 3]);
+        assert_eq!(
+            substructures(&split, (300, 200), 1.0),
+            vec![true, true, false]
+        );
+        // Halves of a 21 px shaft with a medulla, each read as a whole hair (8.8 and 13.5
+        // px) with centrelines 10.1 px apart (seed 502, image 19): their extents overlap.
+        let medulla = vec![
+            hair(line(10.0, 94.6, 290.0, 94.6), 8.8),
+            hair(line(10.0, 104.7, 290.0, 104.7), 13.5),
+            hair(line(10.0, 100.0, 290.0, 100.0), 20.2),
+        ];
+        assert_eq!(side_by_side_pairs(&medulla, (300, 200)), vec![false; 3]);
     }
 
     #[test]
