@@ -167,6 +167,9 @@ pub struct HairMatch {
     pub flagged: Option<bool>,
     /// Manual rows without a match: why.
     pub note: String,
+    /// Phantoms: the hair's apparent contrast, see [`truth_contrasts`] (empty when the
+    /// phantom's image cannot be read).
+    pub truth_contrast: Option<f64>,
 }
 
 /// How truth images and report images were paired.
@@ -218,6 +221,96 @@ pub struct RecallFigures {
     /// Phantoms: truth hairs lighter than the skin (grey/white), and darker ones.
     pub light: Recall,
     pub dark: Recall,
+    /// Phantoms: recall by apparent contrast ([`truth_contrasts`]; `CONTRAST_BANDS`), of
+    /// all truth hairs and of thin ones, over the scored images whose image was read.
+    #[serde(default)]
+    pub by_contrast: Vec<NamedRecall>,
+    #[serde(default)]
+    pub thin_by_contrast: Vec<NamedRecall>,
+}
+
+/// Apparent-contrast bands of recall by contrast: lower limits, names.
+const CONTRAST_BANDS: [(f64, &str); 4] = [
+    (0.0, "<5%"),
+    (0.05, "5-10%"),
+    (0.10, "10-20%"),
+    (0.20, ">=20%"),
+];
+
+/// Recall in `CONTRAST_BANDS` of the counted rows of `hairs` with a contrast (all, or
+/// only those narrower than `thin_um`).
+fn recall_by_contrast(hairs: &[HairMatch], thin_um: Option<f64>) -> Vec<NamedRecall> {
+    let mut by = vec![Recall::default(); CONTRAST_BANDS.len()];
+    for h in hairs {
+        let (Some(c), Some(true), Some(ok)) = (h.truth_contrast, h.counted, h.recalled) else {
+            continue;
+        };
+        if thin_um.is_some_and(|t| !h.truth_width_um.is_some_and(|w| w < t)) {
+            continue;
+        }
+        let band = CONTRAST_BANDS.iter().rposition(|b| c >= b.0).unwrap_or(0);
+        by[band].add(ok);
+    }
+    CONTRAST_BANDS
+        .iter()
+        .zip(by)
+        .map(|(b, r)| NamedRecall {
+            name: b.1.to_string(),
+            recall: r,
+        })
+        .collect()
+}
+
+/// Each truth hair's apparent contrast in its phantom's image: the median, over the
+/// visible points of its centreline, of the relative contrast of the flat-fielded linear
+/// luminance ([`crate::enhance::flatten`], what the detector sees: after blur, beside
+/// other hairs), darker hairs counted positive as lighter ones are, 0 when the wrong way.
+/// `None` when the image cannot be read or has another size than the truth's.
+pub fn truth_contrasts(image: &Path, truth: &TruthImage) -> Option<Vec<Option<f64>>> {
+    let bytes = crate::load::read_file(image).ok()?;
+    let img = crate::load::decode(&bytes.bytes, u64::MAX).ok()?;
+    if (img.width(), img.height()) != (truth.width_px, truth.height_px) {
+        return None;
+    }
+    let lum = crate::load::linear_luminance(&img);
+    let c = crate::enhance::flatten(&lum, Settings::default().max_width_px);
+    let (h, w) = c.dim();
+    let at = |p: [f64; 2]| -> Option<f64> {
+        let (x, y) = (p[0], p[1]);
+        if !(x >= 0.0 && y >= 0.0 && x <= (w - 1) as f64 && y <= (h - 1) as f64) {
+            return None;
+        }
+        let (x0, y0) = (
+            (x as usize).min(w.saturating_sub(2)),
+            (y as usize).min(h.saturating_sub(2)),
+        );
+        let (fx, fy) = (x - x0 as f64, y - y0 as f64);
+        let v = |xx: usize, yy: usize| c[[yy.min(h - 1), xx.min(w - 1)]] as f64;
+        Some(
+            v(x0, y0) * (1.0 - fx) * (1.0 - fy)
+                + v(x0 + 1, y0) * fx * (1.0 - fy)
+                + v(x0, y0 + 1) * (1.0 - fx) * fy
+                + v(x0 + 1, y0 + 1) * fx * fy,
+        )
+    };
+    Some(
+        truth
+            .hairs
+            .iter()
+            .map(|th| {
+                let sign = if th.light { 1.0 } else { -1.0 };
+                let v: Vec<f64> = th
+                    .points
+                    .iter()
+                    .zip(th.hidden_mask())
+                    .filter(|(_, hidden)| !hidden)
+                    .filter_map(|(p, _)| at(*p))
+                    .map(|x| sign * x)
+                    .collect();
+                (!v.is_empty()).then(|| median(&v).max(0.0))
+            })
+            .collect(),
+    )
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -554,6 +647,8 @@ struct LoadedTruth {
     /// Where the truth file says its image is: the file's folder (relative to the truth
     /// root) and the image's file name, used to break ties between reports.
     location: Vec<String>,
+    /// The phantom's image file (beside the truth file).
+    image_file: PathBuf,
 }
 
 fn load_truths(truth: &Path) -> Result<Vec<LoadedTruth>> {
@@ -595,7 +690,12 @@ fn load_truths(truth: &Path) -> Result<Vec<LoadedTruth>> {
             if let Some(name) = components(&t.image).last() {
                 location.push(name.clone());
             }
-            Ok(LoadedTruth { truth: t, location })
+            let image_file = f.parent().unwrap_or(Path::new("")).join(&t.image);
+            Ok(LoadedTruth {
+                truth: t,
+                location,
+                image_file,
+            })
         })
         .collect()
 }
@@ -778,6 +878,8 @@ struct ImageEval {
     pairs: Vec<Pair>,
     report_len: f64,
     on_len: f64,
+    /// The phantom's image could not be read for the hairs' contrast.
+    contrast_unread: bool,
 }
 
 fn validate_phantoms(
@@ -829,6 +931,19 @@ fn validate_phantoms(
                 _ => unscored_image(&t.truth, rep, opts),
             };
             e.score.truth_location = t.location.join("/");
+            if !e.hairs.is_empty() {
+                match truth_contrasts(&t.image_file, &t.truth) {
+                    Some(c) => {
+                        for row in &mut e.hairs {
+                            let k = row
+                                .truth_id
+                                .and_then(|id| t.truth.hairs.iter().position(|h| h.id == id));
+                            row.truth_contrast = k.and_then(|k| c[k]);
+                        }
+                    }
+                    None => e.contrast_unread = true,
+                }
+            }
             e
         })
         .collect();
@@ -855,10 +970,17 @@ fn validate_phantoms(
         .map(|(r, _)| r.report.row.image.clone())
         .collect();
 
-    let recall = recall_figures(
+    let mut recall = recall_figures(
         evals.iter().flat_map(|e| e.recall_items.iter().copied()),
         opts,
     );
+    let unread = evals.iter().filter(|e| e.contrast_unread).count();
+    if unread > 0 {
+        warnings.push(format!(
+            "{unread} phantom images could not be read (or have another size than their truth): \
+             their hairs have no contrast and are left out of recall by contrast"
+        ));
+    }
     let report_len: f64 = evals.iter().map(|e| e.report_len).sum();
     let on_len: f64 = evals.iter().map(|e| e.on_len).sum();
     let length_precision = Some(LengthPrecision {
@@ -871,6 +993,8 @@ fn validate_phantoms(
         .iter_mut()
         .flat_map(|e| std::mem::take(&mut e.hairs))
         .collect();
+    recall.by_contrast = recall_by_contrast(&hairs, None);
+    recall.thin_by_contrast = recall_by_contrast(&hairs, Some(opts.thin_um));
     let per_image: Vec<ImageScore> = evals.into_iter().map(|e| e.score).collect();
     let ok: Vec<&ImageScore> = per_image.iter().filter(|s| s.status == "ok").collect();
     let med_abs = |f: &dyn Fn(&ImageScore) -> Option<f64>| {
@@ -950,6 +1074,7 @@ fn recall_figures(
         by_class,
         light,
         dark,
+        ..Default::default()
     }
 }
 
@@ -1085,6 +1210,7 @@ fn unscored_image(
         hairs: vec![],
         recall_items,
         pairs: vec![],
+        contrast_unread: false,
         report_len: 0.0,
         on_len: 0.0,
     }
@@ -1317,6 +1443,7 @@ fn eval_image(truth: &TruthImage, rep: &ImageReport, opts: &ValidateOptions) -> 
         pairs,
         report_len,
         on_len,
+        contrast_unread: false,
     }
 }
 
@@ -1641,6 +1768,29 @@ impl Validation {
             recall_line(&mut o, "light (grey)", &self.recall.light);
             recall_line(&mut o, "dark", &self.recall.dark);
         }
+        if self.recall.by_contrast.iter().any(|b| b.recall.n > 0) {
+            let _ = writeln!(
+                o,
+                "  by apparent contrast (at the truth centreline, after blur), all / thin:"
+            );
+            for (a, t) in self
+                .recall
+                .by_contrast
+                .iter()
+                .zip(&self.recall.thin_by_contrast)
+            {
+                let of = |r: &Recall| format!("({} of {})", r.recalled, r.n);
+                let _ = writeln!(
+                    o,
+                    "    {:<8} {:>6}  {:<16} thin {:>6}  {}",
+                    a.name,
+                    pct(a.recall.recall),
+                    of(&a.recall),
+                    pct(t.recall.recall),
+                    of(&t.recall)
+                );
+            }
+        }
         if let Some(lp) = &self.length_precision {
             let _ = writeln!(
                 o,
@@ -1830,6 +1980,94 @@ mod tests {
                 hair(2, [30.0, 30.0], [30.0, 150.0], 20.0),
             ],
         )
+    }
+
+    /// A 400x300 grey image (linear skin 0.4) holding a dark 8 px bar at 70% of the skin
+    /// along y = 50 and a light one at 108% along x = 300, written as 16-bit PNG.
+    fn write_bars(path: &Path) {
+        let img = image::ImageBuffer::from_fn(400, 300, |x, y| {
+            let lin: f32 = if (46..54).contains(&y) {
+                0.4 * 0.7
+            } else if (296..304).contains(&x) {
+                0.4 * 1.08
+            } else {
+                0.4
+            };
+            let srgb = if lin <= 0.003_130_8 {
+                12.92 * lin
+            } else {
+                1.055 * lin.powf(1.0 / 2.4) - 0.055
+            };
+            image::Luma([(srgb * 65535.0).round() as u16])
+        });
+        img.save(path).unwrap();
+    }
+
+    #[test]
+    fn truth_hairs_contrast_is_read_from_the_phantom_and_recall_is_split_by_it() {
+        let td = tempfile::tempdir().unwrap();
+        let png = td.path().join("bars.png");
+        write_bars(&png);
+        let mut light = hair(1, [300.0, 20.0], [300.0, 280.0], 8.0);
+        light.light = true;
+        let mut t = image(
+            "bars.png",
+            vec![
+                hair(0, [20.0, 49.5], [380.0, 49.5], 8.0),
+                light,
+                // On bare skin, and a dark hair over the light bar's ground truth: none.
+                hair(2, [20.0, 200.0], [200.0, 200.0], 4.0),
+            ],
+        );
+        // The middle of hair 0 is hidden: only its visible part counts (the same here).
+        t.hairs[0].hidden = vec![[100, 200]];
+        let c = truth_contrasts(&png, &t).unwrap();
+        assert!((c[0].unwrap() - 0.30).abs() < 0.02, "{c:?}");
+        assert!((c[1].unwrap() - 0.08).abs() < 0.01, "{c:?}");
+        assert!(c[2].unwrap() < 0.005, "{c:?}");
+        // Another image size than the truth's: no contrast rather than a wrong one.
+        t.width_px = 500;
+        assert_eq!(truth_contrasts(&png, &t), None);
+        assert_eq!(truth_contrasts(&td.path().join("missing.png"), &t), None);
+
+        let row = |c: f64, um: f64, recalled: bool| HairMatch {
+            truth_contrast: Some(c),
+            truth_width_um: Some(um),
+            counted: Some(true),
+            recalled: Some(recalled),
+            ..Default::default()
+        };
+        let rows = vec![
+            row(0.02, 20.0, false),
+            row(0.07, 20.0, true),
+            row(0.07, 40.0, false),
+            row(0.5, 80.0, true),
+            row(0.2, 25.0, true),
+            HairMatch {
+                counted: Some(false),
+                ..row(0.5, 80.0, false)
+            },
+            HairMatch {
+                truth_contrast: None,
+                ..row(0.5, 80.0, false)
+            },
+        ];
+        let all: Vec<(String, usize, usize)> = recall_by_contrast(&rows, None)
+            .into_iter()
+            .map(|b| (b.name, b.recall.recalled, b.recall.n))
+            .collect();
+        let want = [
+            ("<5%", 0, 1),
+            ("5-10%", 1, 2),
+            ("10-20%", 0, 0),
+            (">=20%", 2, 2),
+        ];
+        assert_eq!(all, want.map(|(n, r, k)| (n.to_string(), r, k)).to_vec());
+        let thin: Vec<(usize, usize)> = recall_by_contrast(&rows, Some(30.0))
+            .into_iter()
+            .map(|b| (b.recall.recalled, b.recall.n))
+            .collect();
+        assert_eq!(thin, vec![(0, 1), (1, 1), (0, 0), (1, 1)]);
     }
 
     fn write_truth(dir: &Path, t: &TruthImage) {
@@ -2174,8 +2412,11 @@ mod tests {
                 recall: Some(0.6)
             }
         );
-        assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
+        // The truth files here have no images: their hairs' contrast is unknown.
+        assert_eq!(v.warnings.len(), 2, "{:?}", v.warnings);
         assert!(v.warnings[0].contains("notes.json"));
+        assert!(v.warnings[1].starts_with("3 phantom images could not be read"));
+        assert!(v.recall.by_contrast.iter().all(|b| b.recall.n == 0));
         assert!(v.to_text().contains("missing: phantom_0004.jpg"));
     }
 
