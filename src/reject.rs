@@ -695,7 +695,7 @@ mod tests {
             substructures(&pair, (300, 200), 1.0),
             vec![true, true, false]
         );
-        let merged = merged_pairs(&pair, (300, 200));
+        let merged = side_by_side_pairs(&pair, (300, 200));
         assert_eq!(merged, vec![false, false, true]);
         let members: Vec<Hair> = pair
             .iter()
