@@ -442,6 +442,26 @@ fn resume_reuses_matching_reports_and_redoes_the_rest() {
     let v: serde_json::Value = serde_json::from_slice(&fs::read(&j2).unwrap()).unwrap();
     assert_eq!(v["status"], "ok");
 
+    // A report written by another version of the tool (another analysis): done again.
+    let j3 = out.join("images/data/i3.png.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&j3).unwrap()).unwrap();
+    assert_eq!(
+        v["tool"],
+        concat!("trichometer ", env!("CARGO_PKG_VERSION"))
+    );
+    v["tool"] = "trichometer 0.1.0".into();
+    fs::write(&j3, serde_json::to_vec(&v).unwrap()).unwrap();
+    let s = run(&["--resume"]);
+    assert_eq!(
+        (s["images_ok"].as_u64(), s["images_reused"].as_u64()),
+        (Some(4), Some(3))
+    );
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(&j3).unwrap()).unwrap();
+    assert_eq!(
+        v["tool"],
+        concat!("trichometer ", env!("CARGO_PKG_VERSION"))
+    );
+
     // Other settings: nothing reused.
     let s = run(&["--resume", "--thin-um", "25"]);
     assert_eq!(s["images_reused"].as_u64(), Some(0));
