@@ -267,31 +267,17 @@ fn recall_by_contrast(hairs: &[HairMatch], thin_um: Option<f64>) -> Vec<NamedRec
 /// other hairs), darker hairs counted positive as lighter ones are, 0 when the wrong way.
 /// `None` when the image cannot be read or has another size than the truth's.
 pub fn truth_contrasts(image: &Path, truth: &TruthImage) -> Option<Vec<Option<f64>>> {
-    let bytes = crate::load::read_file(image).ok()?;
-    let img = crate::load::decode(&bytes.bytes, u64::MAX).ok()?;
+    let bytes = std::fs::read(image).ok()?;
+    let img = crate::load::decode(&bytes, u64::MAX).ok()?;
     if (img.width(), img.height()) != (truth.width_px, truth.height_px) {
         return None;
     }
     let lum = crate::load::linear_luminance(&img);
     let c = crate::enhance::flatten(&lum, Settings::default().max_width_px);
-    let (h, w) = c.dim();
-    let at = |p: [f64; 2]| -> Option<f64> {
-        let (x, y) = (p[0], p[1]);
-        if !(x >= 0.0 && y >= 0.0 && x <= (w - 1) as f64 && y <= (h - 1) as f64) {
-            return None;
-        }
-        let (x0, y0) = (
-            (x as usize).min(w.saturating_sub(2)),
-            (y as usize).min(h.saturating_sub(2)),
-        );
-        let (fx, fy) = (x - x0 as f64, y - y0 as f64);
-        let v = |xx: usize, yy: usize| c[[yy.min(h - 1), xx.min(w - 1)]] as f64;
-        Some(
-            v(x0, y0) * (1.0 - fx) * (1.0 - fy)
-                + v(x0 + 1, y0) * fx * (1.0 - fy)
-                + v(x0, y0 + 1) * (1.0 - fx) * fy
-                + v(x0 + 1, y0 + 1) * fx * fy,
-        )
+    let grid = crate::enhance::Bilinear::new(&c);
+    let (h, w) = grid.dim();
+    let inside = |p: &[f64; 2]| {
+        p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f64 && p[1] <= (h - 1) as f64
     };
     Some(
         truth
@@ -303,9 +289,8 @@ pub fn truth_contrasts(image: &Path, truth: &TruthImage) -> Option<Vec<Option<f6
                     .points
                     .iter()
                     .zip(th.hidden_mask())
-                    .filter(|(_, hidden)| !hidden)
-                    .filter_map(|(p, _)| at(*p))
-                    .map(|x| sign * x)
+                    .filter(|(p, hidden)| !hidden && inside(p))
+                    .map(|(p, _)| sign * grid.at(p[0] as f32, p[1] as f32) as f64)
                     .collect();
                 (!v.is_empty()).then(|| median(&v).max(0.0))
             })
