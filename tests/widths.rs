@@ -622,3 +622,90 @@ fn a_thin_hair_a_few_px_beside_a_wide_one_is_found() {
         assert_eq!(widths.len(), 2, "gap {gap}: {widths:?}");
     }
 }
+
+/// Width errors (px) of a dark shaft of centre optical depth `depth`, `width` px wide,
+/// under blur `blur` px, at a few angles; two 14 px shafts of the same depth beside it
+/// (not crossing it) give the image its blur.
+fn errors_at_depth(depth: f64, width: f64, blur: f32) -> Vec<f64> {
+    [25.0f64, 70.0]
+        .iter()
+        .map(|&angle| {
+            let (s, c) = angle.to_radians().sin_cos();
+            let centre = [200.3, 199.8];
+            let beside = |k: f64| Bar {
+                centre: [centre[0] + k * 120.0 * c, centre[1] + k * 120.0 * s],
+                angle_deg: angle + 90.0,
+                width_px: 14.0,
+                length_px: 300.0,
+                transmission: 0.15,
+            };
+            let bars = [
+                Bar {
+                    centre,
+                    angle_deg: angle,
+                    width_px: width,
+                    length_px: 160.0,
+                    transmission: 0.15,
+                },
+                beside(-1.0),
+                beside(1.0),
+            ];
+            let img = common::render_deep(400, 400, &bars, depth, 0.35, blur, 0.004);
+            let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
+            let mid = |h: &trichometer::Hair| h.points[h.points.len() / 2];
+            let hair = a
+                .hairs
+                .iter()
+                .filter(|h| h.length_px > 100.0)
+                .min_by(|p, q| {
+                    let d = |h| {
+                        let m = mid(h);
+                        (m[0] - centre[0]).hypot(m[1] - centre[1])
+                    };
+                    d(p).total_cmp(&d(q))
+                })
+                .expect("the shaft is found");
+            let e = hair.width_px - width;
+            eprintln!("depth {depth} width {width} blur {blur} angle {angle}: {e:+.3}");
+            e
+        })
+        .collect()
+}
+
+/// How wide shafts of unknown translucency read (2026-12-02): a few blurs wide, the shape
+/// of a blurred cylinder hardly tells its optical depth, and the depth is taken near the
+/// least that reaches the contrast, under a weak prior towards translucent shafts
+/// (`profile_model::TAU_PRIOR`). Translucent (τ 2) shafts read within 0.08 px but for one
+/// 6 px shaft at one angle (−0.37 px: its fill ratio reads 1.053 where the next angle's
+/// reads 1.046, and the depth jumps 1.9 → 4.9); opaque ones (τ 30, bars) read wide by
+/// 0.15-0.77 px, the most at 6-8 px under blur 1.5 px. The phantoms' shafts have τ 1-8 and
+/// do not show it (docs/ACCURACY.md, fourteenth session). This bounds both errors; the
+/// ignored test below holds the target.
+#[test]
+fn opaque_shafts_read_at_most_a_little_wide() {
+    for blur in [1.0f32, 1.5] {
+        for w in [6.0, 8.0, 12.0] {
+            for e in errors_at_depth(30.0, w, blur) {
+                assert!(
+                    (-0.3..=0.9).contains(&e),
+                    "opaque {w} px, blur {blur}: {e:+.2}"
+                );
+            }
+            for e in errors_at_depth(2.0, w, blur) {
+                assert!(e.abs() <= 0.4, "translucent {w} px, blur {blur}: {e:+.2}");
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "known bias: opaque shafts a few blurs wide read up to 0.5 px wide; see docs/ACCURACY.md"]
+fn opaque_shafts_read_within_a_quarter_px() {
+    for blur in [1.0f32, 1.5] {
+        for w in [6.0, 8.0, 12.0] {
+            for e in errors_at_depth(30.0, w, blur) {
+                assert!(e.abs() <= 0.25, "opaque {w} px, blur {blur}: {e:+.2}");
+            }
+        }
+    }
+}

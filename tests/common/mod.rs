@@ -34,9 +34,34 @@ pub fn render_layers(
     skin: f32,
     noise: f32,
 ) -> RgbImage {
+    render_layers_deep(w, h, layers, HAIR_DEPTH, skin, noise)
+}
+
+/// [`render`] with the bars' cylinders of centre optical depth `depth` instead of
+/// `HAIR_DEPTH`: e.g. 30 for opaque (black) shafts, which look like bars.
+pub fn render_deep(
+    w: usize,
+    h: usize,
+    bars: &[Bar],
+    depth: f64,
+    skin: f32,
+    blur: f32,
+    noise: f32,
+) -> RgbImage {
+    render_layers_deep(w, h, &[(bars, blur)], depth, skin, noise)
+}
+
+fn render_layers_deep(
+    w: usize,
+    h: usize,
+    layers: &[(&[Bar], f32)],
+    depth: f64,
+    skin: f32,
+    noise: f32,
+) -> RgbImage {
     let mut lin = Array2::<f32>::from_elem((h, w), skin);
     for &(bars, blur) in layers {
-        let layer = gaussian_blur(&paint(w, h, bars), blur);
+        let layer = gaussian_blur(&paint(w, h, bars, depth), blur);
         lin.zip_mut_with(&layer, |v, &t| *v *= t);
     }
     encode(&lin, noise)
@@ -64,16 +89,22 @@ pub fn render_arcs(
     blur: f32,
     noise: f32,
 ) -> RgbImage {
-    let mut field = paint(w, h, bars);
+    let mut field = paint(w, h, bars, HAIR_DEPTH);
     for a in arcs {
         let (lo, hi) = (a.from_deg.to_radians(), a.to_deg.to_radians());
-        absorb(&mut field, a.centre, a.transmission, |px, py| {
-            let mut t = py.atan2(px);
-            while t < lo {
-                t += std::f64::consts::TAU;
-            }
-            (t <= hi).then(|| 2.0 * (px.hypot(py) - a.radius) / a.width_px)
-        });
+        absorb(
+            &mut field,
+            a.centre,
+            a.transmission,
+            HAIR_DEPTH,
+            |px, py| {
+                let mut t = py.atan2(px);
+                while t < lo {
+                    t += std::f64::consts::TAU;
+                }
+                (t <= hi).then(|| 2.0 * (px.hypot(py) - a.radius) / a.width_px)
+            },
+        );
     }
     let mut lin = gaussian_blur(&field, blur);
     lin.mapv_inplace(|t| t * skin);
@@ -83,10 +114,10 @@ pub fn render_arcs(
 /// Optical depth of the rendered hairs' cylinders at their centre.
 const HAIR_DEPTH: f64 = 2.0;
 
-/// Absorption across a cylinder of centre optical depth `HAIR_DEPTH`, normalised to 1 at
-/// the centre, at `u` = offset / half-width (|u| ≤ 1).
-fn cylinder(u: f64) -> f64 {
-    (1.0 - (-HAIR_DEPTH * (1.0 - u * u).sqrt()).exp()) / (1.0 - (-HAIR_DEPTH).exp())
+/// Absorption across a cylinder of centre optical depth `depth`, normalised to 1 at the
+/// centre, at `u` = offset / half-width (|u| ≤ 1).
+fn cylinder(u: f64, depth: f64) -> f64 {
+    (1.0 - (-depth * (1.0 - u * u).sqrt()).exp()) / (1.0 - (-depth).exp())
 }
 
 /// Linear light plus deterministic pseudo-noise of SD `noise`, encoded as 8-bit sRGB grey.
@@ -116,12 +147,13 @@ fn encode(lin: &Array2<f32>, noise: f32) -> RgbImage {
     })
 }
 
-/// Transmission (1 = skin) of `bars` over a w×h field, 4×4 supersampled, unblurred.
-fn paint(w: usize, h: usize, bars: &[Bar]) -> Array2<f32> {
+/// Transmission (1 = skin) of `bars` (cylinders of centre optical depth `depth`) over a
+/// w×h field, 4×4 supersampled, unblurred.
+fn paint(w: usize, h: usize, bars: &[Bar], depth: f64) -> Array2<f32> {
     let mut lin = Array2::<f32>::from_elem((h, w), 1.0);
     for b in bars {
         let (s, c) = b.angle_deg.to_radians().sin_cos();
-        absorb(&mut lin, b.centre, b.transmission, |px, py| {
+        absorb(&mut lin, b.centre, b.transmission, depth, |px, py| {
             let along = px * c + py * s;
             (along.abs() <= b.length_px / 2.0).then(|| 2.0 * (-px * s + py * c) / b.width_px)
         });
@@ -129,13 +161,15 @@ fn paint(w: usize, h: usize, bars: &[Bar]) -> Array2<f32> {
     lin
 }
 
-/// Multiplies `field` by the transmission of one hair of centre-line `transmission`,
-/// 4×4 supersampled: `across(px, py)` gives, for a point relative to `centre`, its offset
-/// across the hair in half-widths (`None` beyond the hair's ends).
+/// Multiplies `field` by the transmission of one hair of centre-line `transmission`, a
+/// cylinder of centre optical depth `depth`, 4×4 supersampled: `across(px, py)` gives, for
+/// a point relative to `centre`, its offset across the hair in half-widths (`None` beyond
+/// the hair's ends).
 fn absorb(
     field: &mut Array2<f32>,
     centre: [f64; 2],
     transmission: f64,
+    depth: f64,
     across: impl Fn(f64, f64) -> Option<f64>,
 ) {
     const SS: usize = 4;
@@ -148,7 +182,7 @@ fn absorb(
                     let px = x as f64 - 0.5 + (i as f64 + 0.5) / SS as f64 - centre[0];
                     let py = y as f64 - 0.5 + (j as f64 + 0.5) / SS as f64 - centre[1];
                     if let Some(u) = across(px, py).filter(|u| u.abs() <= 1.0) {
-                        gain += (transmission - 1.0) * cylinder(u);
+                        gain += (transmission - 1.0) * cylinder(u, depth);
                     }
                 }
             }
