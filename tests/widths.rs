@@ -624,8 +624,8 @@ fn a_thin_hair_a_few_px_beside_a_wide_one_is_found() {
 }
 
 /// Width errors (px) of a dark shaft of centre optical depth `depth`, `width` px wide,
-/// under blur `blur` px, at a few angles; two 14 px shafts of the same depth beside it
-/// (not crossing it) give the image its blur.
+/// under blur `blur` px, at a few angles; three 14 px shafts of the same depth around it
+/// (not crossing it) give the image its blur and show its shafts' depth.
 fn errors_at_depth(depth: f64, width: f64, blur: f32) -> Vec<f64> {
     [25.0f64, 70.0]
         .iter()
@@ -649,6 +649,14 @@ fn errors_at_depth(depth: f64, width: f64, blur: f32) -> Vec<f64> {
                 },
                 beside(-1.0),
                 beside(1.0),
+                // A third wide shaft, parallel to the measured one and 100 px off it.
+                Bar {
+                    centre: [centre[0] - 100.0 * s, centre[1] + 100.0 * c],
+                    angle_deg: angle,
+                    width_px: 14.0,
+                    length_px: 160.0,
+                    transmission: 0.15,
+                },
             ];
             let img = common::render_deep(400, 400, &bars, depth, 0.35, blur, 0.004);
             let a = analyze(&DynamicImage::ImageRgb8(img), &Settings::default()).unwrap();
@@ -675,7 +683,7 @@ fn errors_at_depth(depth: f64, width: f64, blur: f32) -> Vec<f64> {
 /// How wide shafts of unknown translucency read (2026-12-02): a few blurs wide, the shape
 /// of a blurred cylinder hardly tells its optical depth, and the depth is taken near the
 /// least that reaches the contrast, under a weak prior towards translucent shafts
-/// (`profile_model::TAU_PRIOR`). Translucent (τ 2) shafts read within 0.08 px but for one
+/// (`profile_model::TAU_PRIOR`). Translucent (τ 2) shafts read within 0.06 px but for one
 /// 6 px shaft at one angle (−0.37 px: its fill ratio reads 1.053 where the next angle's
 /// reads 1.046, and the depth jumps 1.9 → 4.9); opaque ones (τ 30, bars) read wide by
 /// 0.15-0.77 px, the most at 6-8 px under blur 1.5 px. The phantoms' shafts have τ 1-8 and
