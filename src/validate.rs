@@ -919,11 +919,12 @@ fn validate_phantoms(
             if !e.hairs.is_empty() {
                 match truth_contrasts(&t.image_file, &t.truth) {
                     Some(c) => {
+                        let by_id: HashMap<_, _> =
+                            t.truth.hairs.iter().map(|h| h.id).zip(c).collect();
                         for row in &mut e.hairs {
-                            let k = row
+                            row.truth_contrast = row
                                 .truth_id
-                                .and_then(|id| t.truth.hairs.iter().position(|h| h.id == id));
-                            row.truth_contrast = k.and_then(|k| c[k]);
+                                .and_then(|id| by_id.get(&id).copied().flatten());
                         }
                     }
                     None => e.contrast_unread = true,
