@@ -135,6 +135,9 @@ pub fn analyze_planes(
         .collect();
     // Lines that bend like bubble rims or scales, and lines that are parts of wider hairs.
     hairs.retain(|h| !reject::too_curved(&h.points));
+    // Lines whose cross-section averages out along them: noise or texture, not hairs.
+    let incoherent = reject::incoherent(&hairs, &ridge.contrast);
+    drop_marked(&mut hairs, &incoherent);
     // Wide faint dark lines with the skin's colour: folds and furrows.
     if let Some(c) = colour {
         let shade = reject::shading(&hairs, c);
