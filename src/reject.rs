@@ -165,11 +165,14 @@ const COHERENCE_SKIN_PX: f64 = 6.0;
 const COHERENCE_STEP_PX: f64 = 0.5;
 /// Samples at each end of the cross-section that give the skin's level (3 px).
 const COHERENCE_BASE_SAMPLES: usize = 6;
+/// Samples each side of the centre averaged for the line's own level (±1 px): the
+/// smoothed path of a hair stays within that of its centre.
+const COHERENCE_CENTRE_SAMPLES: usize = 2;
 
 /// The contrast of a line's cross-section, averaged (median per offset) along its path
 /// smoothed over ±`COHERENCE_SMOOTH_PX`, as a share of the line's own contrast, on the
 /// flat-fielded `contrast` image: about 0.9 for a hair, near 0 for a line made of the
-/// extremes of noise or texture. 1 when the line is too short or faint to tell.
+/// extremes of noise or texture. 1 when the line is too short to tell or has no contrast.
 pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
     let pts = resample(&hair.points, 1.0);
     let n = pts.len();
@@ -210,7 +213,9 @@ pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
             column.push(grid.at(x as f32, y as f32) as f64);
         }
     }
-    if columns[0].is_empty() || offsets < 2 * COHERENCE_BASE_SAMPLES + 5 {
+    if columns[0].is_empty()
+        || offsets < 2 * (COHERENCE_BASE_SAMPLES + COHERENCE_CENTRE_SAMPLES) + 1
+    {
         return 1.0;
     }
     let profile: Vec<f64> = columns
@@ -223,7 +228,8 @@ pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
         .copied()
         .collect();
     let skin = crate::stats::median(&outer);
-    let centre = profile[reach - 2..=reach + 2].iter().sum::<f64>() / 5.0;
+    let core = &profile[reach - COHERENCE_CENTRE_SAMPLES..=reach + COHERENCE_CENTRE_SAMPLES];
+    let centre = core.iter().sum::<f64>() / core.len() as f64;
     // Dark hairs have negative contrast.
     let depth = match hair.polarity {
         Polarity::Dark => skin - centre,
@@ -951,6 +957,7 @@ mod tests {
         let img = banded(&BANDS, false);
         assert!(!shading(&hairs[3..], &Colour::new(&img)).contains(&true));
     }
+
     /// A 240x120 contrast image: white noise of SD `noise` (seeded), plus a horizontal bar
     /// of `depth` (negative: dark) 6 px wide centred on row 60, its edges a 1 px ramp.
     fn bar_image(depth: f32, noise: f32) -> Array2<f32> {
