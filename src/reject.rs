@@ -151,8 +151,8 @@ pub fn chroma_shift(hair: &Hair, colour: &Colour) -> Option<f64> {
 /// phantoms' hair lines); a line traced through noise or skin texture is made of the
 /// extreme of every profile, and across its smoothed path that averages out. On the tuning
 /// phantoms (realistic 100 and 501, hard 901, easy 701) 0.4 marked 41 of the 159 reported
-/// lines on no hair and 9 of 1,649 on a hair (most of those off the hair's centre: the
-/// edge of a wide shaft read 15 px for 11); on a microscope image of hair snippets
+/// lines on no hair and 9 of 1,649 on a hair (6 of the 9 off their hair's width by 1–10
+/// px: 15.1 px for 10.7, 11.9 for 22.0); on a microscope image of hair snippets
 /// (`fibermorph/027_demo_nocurv`) a 0.7 px line across the bare slide read 0.24 and the
 /// snippets 0.94–0.97.
 pub const MIN_COHERENT_SHARE: f64 = 0.4;
