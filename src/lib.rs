@@ -152,6 +152,8 @@ pub fn analyze_planes(
     let merged = reject::merged_pairs(&hairs, (w, h));
     drop_marked(&mut hairs, &merged);
     flag_wide_outliers(&mut hairs);
+    // Lines whose cross-section fades along them: kept, their widths flagged.
+    reject::flag_faded(&mut hairs, &ridge.contrast);
     // Lengths to where the hairs end in the image (the lines kept are the same).
     for hair in &mut hairs {
         extend_to_ends(hair, &ridge.contrast, measure::optical_blur(blur));
