@@ -198,6 +198,10 @@ pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
     let reach = ((0.5 * hair.width_px + COHERENCE_SKIN_PX) / COHERENCE_STEP_PX).floor() as usize;
     let offsets = 2 * reach + 1;
     let grid = crate::enhance::Bilinear::new(contrast);
+    let (h, w) = contrast.dim();
+    let inside =
+        |x: f64, y: f64| x >= 0.0 && y >= 0.0 && x <= (w - 1) as f64 && y <= (h - 1) as f64;
+    // Samples outside the image are left out (clamped, they would repeat the border).
     let mut columns = vec![Vec::with_capacity(n); offsets];
     for i in 0..n {
         let (p, q) = (path[i.saturating_sub(1)], path[(i + 1).min(n - 1)]);
@@ -210,25 +214,34 @@ pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
         for (j, column) in columns.iter_mut().enumerate() {
             let o = (j as f64 - reach as f64) * COHERENCE_STEP_PX;
             let (x, y) = (path[i][0] + normal[0] * o, path[i][1] + normal[1] * o);
-            column.push(grid.at(x as f32, y as f32) as f64);
+            if inside(x, y) {
+                column.push(grid.at(x as f32, y as f32) as f64);
+            }
         }
     }
-    if columns[0].is_empty()
-        || offsets < 2 * (COHERENCE_BASE_SAMPLES + COHERENCE_CENTRE_SAMPLES) + 1
-    {
+    if offsets < 2 * (COHERENCE_BASE_SAMPLES + COHERENCE_CENTRE_SAMPLES) + 1 {
         return 1.0;
     }
-    let profile: Vec<f64> = columns
+    let profile: Vec<Option<f64>> = columns
         .iter_mut()
-        .map(|c| crate::stats::median_mut(c))
+        .map(|c| (!c.is_empty()).then(|| crate::stats::median_mut(c)))
         .collect();
     let outer: Vec<f64> = profile[..COHERENCE_BASE_SAMPLES]
         .iter()
         .chain(&profile[offsets - COHERENCE_BASE_SAMPLES..])
+        .flatten()
         .copied()
         .collect();
+    let core: Vec<f64> = profile
+        [reach - COHERENCE_CENTRE_SAMPLES..=reach + COHERENCE_CENTRE_SAMPLES]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    if outer.is_empty() || core.is_empty() {
+        return 1.0;
+    }
     let skin = crate::stats::median(&outer);
-    let core = &profile[reach - COHERENCE_CENTRE_SAMPLES..=reach + COHERENCE_CENTRE_SAMPLES];
     let centre = core.iter().sum::<f64>() / core.len() as f64;
     // Dark hairs have negative contrast.
     let depth = match hair.polarity {
@@ -1080,5 +1093,16 @@ mod tests {
         hairs[0].flag = Some("earlier".into());
         flag_faded(&mut hairs, &bar_image(-0.21, 0.0));
         assert_eq!(hairs[0].flag.as_deref(), Some("earlier"));
+    }
+    #[test]
+    fn a_hair_along_the_border_is_read_from_the_skin_inside_the_image() {
+        // The bar of `bar_image` moved to 2 px from the top edge, which it covers: the
+        // outer samples on that side fall outside the image and are left out (clamped to
+        // the edge they would read the bar as skin).
+        let img = bar_image(-0.3, 0.0);
+        let near_top = img.slice(ndarray::s![58.., ..]).to_owned();
+        let share = coherent_share(&line_hair(2.0, 0.3, Polarity::Dark), &near_top);
+        let away = coherent_share(&line_hair(60.0, 0.3, Polarity::Dark), &img);
+        assert!((share - away).abs() < 1e-9, "{share} vs {away}");
     }
 }
