@@ -4,7 +4,8 @@
 //! air bubbles, ragged scales), lines whose cross-section averages out along them (traced
 //! through noise or skin texture), and wide faint dark lines with the skin's own colour
 //! (skin folds and furrows: shading, not pigment). Soft furrows and low-contrast lines are
-//! rejected earlier, in [`crate::measure::finish`].
+//! rejected earlier, in [`crate::measure::finish`]. Lines kept whose cross-section fades
+//! along them have their widths flagged ([`flag_faded`]).
 
 use crate::link::{in_disc, DiscCells};
 use crate::load::Colour;
@@ -251,6 +252,15 @@ pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
     depth / hair.contrast
 }
 
+/// For each hair, whether its cross-section averages out along it ([`coherent_share`]
+/// under [`MIN_COHERENT_SHARE`]): a line of noise or texture, not a hair.
+pub fn incoherent(hairs: &[Hair], contrast: &Array2<f32>) -> Vec<bool> {
+    hairs
+        .iter()
+        .map(|h| coherent_share(h, contrast) < MIN_COHERENT_SHARE)
+        .collect()
+}
+
 /// Share under which a reported line's width is flagged as uncertain: its cross-section
 /// fades along it (a crossing, a neighbour or a second hair alongside over part of it, or a
 /// line that runs off its hair). On the tuning phantoms (0.3.0's lines matched to one truth
@@ -273,15 +283,6 @@ pub fn flag_faded(hairs: &mut [Hair], contrast: &Array2<f32>) {
             ));
         }
     }
-}
-
-/// For each hair, whether its cross-section averages out along it ([`coherent_share`]
-/// under [`MIN_COHERENT_SHARE`]): a line of noise or texture, not a hair.
-pub fn incoherent(hairs: &[Hair], contrast: &Array2<f32>) -> Vec<bool> {
-    hairs
-        .iter()
-        .map(|h| coherent_share(h, contrast) < MIN_COHERENT_SHARE)
-        .collect()
 }
 
 /// Whether a line bends more than a hair does: its fitted curvature over `MAX_CURVATURE`,
