@@ -135,25 +135,33 @@ pub fn analyze_planes(
         .collect();
     // Lines that bend like bubble rims or scales, and lines that are parts of wider hairs.
     hairs.retain(|h| !reject::too_curved(&h.points));
-    // Lines whose cross-section averages out along them: noise or texture, not hairs.
-    let incoherent = reject::incoherent(&hairs, &ridge.contrast);
-    drop_marked(&mut hairs, &incoherent);
+    // Lines whose cross-section averages out along them: noise or texture, not hairs. Each
+    // line's share is kept beside it (`shares`, dropped with it) for the flag below.
+    let mut shares: Vec<f64> = hairs
+        .iter()
+        .map(|h| reject::coherent_share(h, &ridge.contrast))
+        .collect();
+    let incoherent: Vec<bool> = shares
+        .iter()
+        .map(|&s| s < reject::MIN_COHERENT_SHARE)
+        .collect();
+    drop_marked(&mut hairs, &mut shares, &incoherent);
     // Wide faint dark lines with the skin's colour: folds and furrows.
     if let Some(c) = colour {
         let shade = reject::shading(&hairs, c);
-        drop_marked(&mut hairs, &shade);
+        drop_marked(&mut hairs, &mut shares, &shade);
     }
     // Then lines on the seam of two touching hairs that are reported on their own, before
     // and after the lines inside a wider hair.
     let pairs = reject::side_by_side_pairs(&hairs, (w, h));
-    drop_marked(&mut hairs, &pairs);
+    drop_marked(&mut hairs, &mut shares, &pairs);
     let sub = reject::substructures(&hairs, (w, h), blur);
-    drop_marked(&mut hairs, &sub);
+    drop_marked(&mut hairs, &mut shares, &sub);
     let merged = reject::merged_pairs(&hairs, (w, h));
-    drop_marked(&mut hairs, &merged);
+    drop_marked(&mut hairs, &mut shares, &merged);
     flag_wide_outliers(&mut hairs);
     // Lines whose cross-section fades along them: kept, their widths flagged.
-    reject::flag_faded(&mut hairs, &ridge.contrast);
+    reject::flag_faded(&mut hairs, &shares);
     // Lengths to where the hairs end in the image (the lines kept are the same).
     for hair in &mut hairs {
         extend_to_ends(hair, &ridge.contrast, measure::optical_blur(blur));
@@ -305,10 +313,13 @@ fn extend_to_ends(hair: &mut Hair, contrast: &Array2<f32>, optical_blur: f64) {
     hair.length_px = measure::centreline_length(&hair.points);
 }
 
-/// Removes the hairs whose `marks` entry is true (one mark per hair, in order).
-fn drop_marked(hairs: &mut Vec<Hair>, marks: &[bool]) {
+/// Removes the hairs whose `marks` entry is true (one mark per hair, in order), and their
+/// entries of `beside` (one per hair, in the same order).
+fn drop_marked<T>(hairs: &mut Vec<Hair>, beside: &mut Vec<T>, marks: &[bool]) {
     let mut keep = marks.iter().map(|m| !m);
     hairs.retain(|_| keep.next().unwrap_or(true));
+    let mut keep = marks.iter().map(|m| !m);
+    beside.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// A hair this many times wider than the 75th percentile of its image's unflagged widths

@@ -202,8 +202,17 @@ pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
     let (h, w) = contrast.dim();
     let inside =
         |x: f64, y: f64| x >= 0.0 && y >= 0.0 && x <= (w - 1) as f64 && y <= (h - 1) as f64;
+    if offsets < 2 * (COHERENCE_BASE_SAMPLES + COHERENCE_CENTRE_SAMPLES) + 1 {
+        return 1.0;
+    }
+    // Only the offsets the skin and the centre are read from: the outer ones on both sides,
+    // then the central ones.
+    let used: Vec<usize> = (0..COHERENCE_BASE_SAMPLES)
+        .chain(offsets - COHERENCE_BASE_SAMPLES..offsets)
+        .chain(reach - COHERENCE_CENTRE_SAMPLES..=reach + COHERENCE_CENTRE_SAMPLES)
+        .collect();
     // Samples outside the image are left out (clamped, they would repeat the border).
-    let mut columns = vec![Vec::with_capacity(n); offsets];
+    let mut columns = vec![Vec::with_capacity(n); used.len()];
     for i in 0..n {
         let (p, q) = (path[i.saturating_sub(1)], path[(i + 1).min(n - 1)]);
         let (tx, ty) = (q[0] - p[0], q[1] - p[1]);
@@ -212,7 +221,7 @@ pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
             continue;
         }
         let normal = [-ty / len, tx / len];
-        for (j, column) in columns.iter_mut().enumerate() {
+        for (&j, column) in used.iter().zip(columns.iter_mut()) {
             let o = (j as f64 - reach as f64) * COHERENCE_STEP_PX;
             let (x, y) = (path[i][0] + normal[0] * o, path[i][1] + normal[1] * o);
             if inside(x, y) {
@@ -220,25 +229,15 @@ pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
             }
         }
     }
-    if offsets < 2 * (COHERENCE_BASE_SAMPLES + COHERENCE_CENTRE_SAMPLES) + 1 {
-        return 1.0;
-    }
-    let profile: Vec<Option<f64>> = columns
+    let mut level = columns
         .iter_mut()
-        .map(|c| (!c.is_empty()).then(|| crate::stats::median_mut(c)))
-        .collect();
-    let outer: Vec<f64> = profile[..COHERENCE_BASE_SAMPLES]
-        .iter()
-        .chain(&profile[offsets - COHERENCE_BASE_SAMPLES..])
+        .map(|c| (!c.is_empty()).then(|| crate::stats::median_mut(c)));
+    let outer: Vec<f64> = level
+        .by_ref()
+        .take(2 * COHERENCE_BASE_SAMPLES)
         .flatten()
-        .copied()
         .collect();
-    let core: Vec<f64> = profile
-        [reach - COHERENCE_CENTRE_SAMPLES..=reach + COHERENCE_CENTRE_SAMPLES]
-        .iter()
-        .flatten()
-        .copied()
-        .collect();
+    let core: Vec<f64> = level.flatten().collect();
     if outer.is_empty() || core.is_empty() {
         return 1.0;
     }
@@ -252,15 +251,6 @@ pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
     depth / hair.contrast
 }
 
-/// For each hair, whether its cross-section averages out along it ([`coherent_share`]
-/// under [`MIN_COHERENT_SHARE`]): a line of noise or texture, not a hair.
-pub fn incoherent(hairs: &[Hair], contrast: &Array2<f32>) -> Vec<bool> {
-    hairs
-        .iter()
-        .map(|h| coherent_share(h, contrast) < MIN_COHERENT_SHARE)
-        .collect()
-}
-
 /// Share under which a reported line's width is flagged as uncertain: its cross-section
 /// fades along it (a crossing, a neighbour or a second hair alongside over part of it, or a
 /// line that runs off its hair). On the tuning phantoms (0.3.0's lines matched to one truth
@@ -271,12 +261,11 @@ pub fn incoherent(hairs: &[Hair], contrast: &Array2<f32>) -> Vec<bool> {
 /// flagged a third more hairs (74 and 92 against 57 and 76; 33 and 42 before).
 pub const FADED_SHARE: f64 = 0.85;
 
-/// Flags the width of each unflagged hair whose [`coherent_share`] is under
-/// [`FADED_SHARE`] on the flat-fielded `contrast` image; the lines and widths stay.
-pub fn flag_faded(hairs: &mut [Hair], contrast: &Array2<f32>) {
-    for h in hairs.iter_mut().filter(|h| h.flag.is_none()) {
-        let share = coherent_share(h, contrast);
-        if share < FADED_SHARE {
+/// Flags the width of each unflagged hair whose [`coherent_share`] (`shares`, one per hair
+/// in order) is under [`FADED_SHARE`]; the lines and widths stay.
+pub fn flag_faded(hairs: &mut [Hair], shares: &[f64]) {
+    for (h, &share) in hairs.iter_mut().zip(shares) {
+        if h.flag.is_none() && share < FADED_SHARE {
             h.flag = Some(format!(
                 "its cross-section averaged along it keeps {:.0}% of its contrast (a crossing, a neighbour or a second hair alongside?): width uncertain",
                 100.0 * share
@@ -1043,10 +1032,7 @@ mod tests {
         let img = bar_image(-0.3, 0.03);
         let share = coherent_share(&line_hair(60.0, 0.3, Polarity::Dark), &img);
         assert!(share > 0.85, "{share}");
-        assert_eq!(
-            incoherent(&[line_hair(60.0, 0.3, Polarity::Dark)], &img),
-            [false]
-        );
+        assert!(share >= MIN_COHERENT_SHARE);
         // The same as a light bar.
         let img = bar_image(0.3, 0.03);
         let share = coherent_share(&line_hair(60.0, 0.3, Polarity::Light), &img);
@@ -1057,7 +1043,7 @@ mod tests {
         for polarity in [Polarity::Dark, Polarity::Light] {
             let share = coherent_share(&line_hair(25.0, 0.06, polarity), &img);
             assert!(share.abs() < 0.25, "{polarity:?}: {share}");
-            assert_eq!(incoherent(&[line_hair(25.0, 0.06, polarity)], &img), [true]);
+            assert!(share < MIN_COHERENT_SHARE);
         }
         // A line wandering a px either way along the bar (a trace's jitter) still is
         // the bar: the path is smoothed before the cross-section is taken.
@@ -1075,7 +1061,8 @@ mod tests {
         for (depth, flagged) in [(-0.3, false), (-0.21, true)] {
             let img = bar_image(depth, 0.0);
             let mut hairs = vec![line_hair(60.0, 0.3, Polarity::Dark)];
-            flag_faded(&mut hairs, &img);
+            let shares = [coherent_share(&hairs[0], &img)];
+            flag_faded(&mut hairs, &shares);
             assert_eq!(hairs.len(), 1);
             assert_eq!(
                 hairs[0].flag.is_some(),
@@ -1092,7 +1079,9 @@ mod tests {
         }
         let mut hairs = vec![line_hair(60.0, 0.3, Polarity::Dark)];
         hairs[0].flag = Some("earlier".into());
-        flag_faded(&mut hairs, &bar_image(-0.21, 0.0));
+        let shares = [coherent_share(&hairs[0], &bar_image(-0.21, 0.0))];
+        assert!(shares[0] < FADED_SHARE);
+        flag_faded(&mut hairs, &shares);
         assert_eq!(hairs[0].flag.as_deref(), Some("earlier"));
     }
     #[test]
