@@ -175,26 +175,20 @@ const COHERENCE_CENTRE_SAMPLES: usize = 2;
 /// flat-fielded `contrast` image: about 0.9 for a hair, near 0 for a line made of the
 /// extremes of noise or texture. 1 when the line is too short to tell or has no contrast.
 pub fn coherent_share(hair: &Hair, contrast: &Array2<f32>) -> f64 {
-    let pts = resample(&hair.points, 1.0);
+    let f32_points: Vec<[f32; 2]> = hair
+        .points
+        .iter()
+        .map(|p| [p[0] as f32, p[1] as f32])
+        .collect();
+    let pts = crate::measure::resample(&f32_points, 1.0);
     let n = pts.len();
     if n < 3 || hair.contrast <= 0.0 {
         return 1.0;
     }
-    // Moving average over a window symmetric about each point (narrower near the ends).
-    let mut prefix = vec![[0.0f64; 2]; n + 1];
-    for (i, p) in pts.iter().enumerate() {
-        prefix[i + 1] = [prefix[i][0] + p[0], prefix[i][1] + p[1]];
-    }
-    let path: Vec<[f64; 2]> = (0..n)
-        .map(|i| {
-            let r = COHERENCE_SMOOTH_PX.min(i).min(n - 1 - i);
-            let (a, b) = (i - r, i + r + 1);
-            let k = (b - a) as f64;
-            [
-                (prefix[b][0] - prefix[a][0]) / k,
-                (prefix[b][1] - prefix[a][1]) / k,
-            ]
-        })
+    // The centreline smoothing of the measuring stage, over a wider window.
+    let path: Vec<[f64; 2]> = crate::measure::smooth(&pts, COHERENCE_SMOOTH_PX)
+        .iter()
+        .map(|p| [p[0] as f64, p[1] as f64])
         .collect();
     let reach = ((0.5 * hair.width_px + COHERENCE_SKIN_PX) / COHERENCE_STEP_PX).floor() as usize;
     let offsets = 2 * reach + 1;
