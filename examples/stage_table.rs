@@ -1,7 +1,8 @@
 //! Prints the per-stage timing table of docs/PERFORMANCE.md: for realistic phantoms of
 //! three sizes and dense-hair images of 50–400 hairs, the median time of each pipeline
 //! stage on one thread, per image and per megapixel, each stage's share of the whole
-//! analysis, and the ratio whole analysis / JPEG decode.
+//! analysis, and the ratio whole analysis / JPEG decode (also timed back to back in each
+//! repetition, which this shared machine's drifting speed cannot skew).
 //!
 //!     cargo run --release --example stage_table              # 5 runs per figure
 //!     cargo run --release --example stage_table -- --reps 11 # steadier
@@ -10,7 +11,7 @@
 #[path = "../benches/support/mod.rs"]
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::{median_time, Case};
 
@@ -28,6 +29,40 @@ struct Row {
     trace: f64,
     measure: f64,
     whole: f64,
+    /// Median over repetitions of whole / decode timed back to back (see `paired_ratio`).
+    ratio: f64,
+}
+
+/// JPEG decodes timed around each whole analysis: enough that their median is steady.
+const DECODES_PER_PAIR: usize = 5;
+
+/// whole analysis / JPEG decode, as the median over `reps` of the ratio within one
+/// repetition (decodes just before and after each analysis). This shared machine's speed
+/// drifts by ±30% over minutes; stage by stage medians taken minutes apart moved the ratio
+/// from 31x to 55x on unchanged code, the paired ratio cancels the drift.
+fn paired_ratio(case: &Case, img: &image::DynamicImage, reps: usize) -> f64 {
+    let decode = || {
+        let mut t: Vec<Duration> = (0..DECODES_PER_PAIR)
+            .map(|_| {
+                let s = Instant::now();
+                std::hint::black_box(support::decode(&case.jpeg));
+                s.elapsed()
+            })
+            .collect();
+        t.sort();
+        ms(t[t.len() / 2])
+    };
+    let mut ratios: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let before = decode();
+            let s = Instant::now();
+            std::hint::black_box(support::whole(img));
+            let whole = ms(s.elapsed());
+            whole / (0.5 * (before + decode()))
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 fn time_case(case: &Case, reps: usize) -> Row {
@@ -48,6 +83,7 @@ fn time_case(case: &Case, reps: usize) -> Row {
             support::measure(&ridge, traces.clone())
         })),
         whole: ms(median_time(reps, || support::whole(&img))),
+        ratio: paired_ratio(case, &img, reps),
     }
 }
 
@@ -86,12 +122,12 @@ fn main() {
         "trichometer {} stage timings, one thread, median of {reps} run(s); ms per image (ms per megapixel)\n",
         env!("CARGO_PKG_VERSION")
     );
-    println!("| image | MP | hairs | decode JPEG | luminance | ridges | trace | measure | whole analysis | whole / decode |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| image | MP | hairs | decode JPEG | luminance | ridges | trace | measure | whole analysis | whole / decode | paired whole / decode |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let cell = |v: f64| format!("{v:.1} ({:.1})", v / r.mp);
         println!(
-            "| {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |",
             r.label,
             r.mp,
             r.hairs,
@@ -101,7 +137,8 @@ fn main() {
             cell(r.trace),
             cell(r.measure),
             cell(r.whole),
-            r.whole / r.decode
+            r.whole / r.decode,
+            r.ratio
         );
     }
     for r in rows
@@ -136,10 +173,11 @@ fn main() {
             r.whole / r.mp
         );
         println!(
-            "| (reference) decode JPEG | {:.1} | {:.1} | whole / decode = {:.1} |",
+            "| (reference) decode JPEG | {:.1} | {:.1} | whole / decode = {:.1} (paired: {:.1}) |",
             r.decode,
             r.decode / r.mp,
-            r.whole / r.decode
+            r.whole / r.decode,
+            r.ratio
         );
     }
     let real: Vec<&Row> = rows
