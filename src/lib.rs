@@ -166,6 +166,10 @@ pub fn analyze_planes(
     for hair in &mut hairs {
         extend_to_ends(hair, &ridge.contrast, measure::optical_blur(blur));
     }
+    // Flagged lines where two hairs overlap, a member running on from an end (after the
+    // lengths: the ends are where the hairs end).
+    let unions = reject::union_stretches(&hairs);
+    drop_marked(&mut hairs, &mut shares, &unions);
     hairs.sort_by(|a, b| {
         let (pa, pb) = (a.points[0], b.points[0]);
         pa[1].total_cmp(&pb[1]).then(pa[0].total_cmp(&pb[0]))

@@ -593,6 +593,128 @@ fn spacing(a: &[[f64; 2]], b: &[[f64; 2]]) -> f64 {
     crate::stats::median(&d)
 }
 
+/// A flagged line continued end to end by a narrower line of its polarity is the stretch
+/// where two hairs overlap ([`union_stretches`]): its end lies within this distance (px)
+/// of the narrower line's end...
+const UNION_END_GAP_PX: f64 = 30.0;
+/// ...the two ends face each other within this angle (°)...
+const UNION_MAX_ANGLE_DEG: f64 = 25.0;
+/// ...the narrower end lies within half the flagged line's width (+ this slack, px) of its
+/// centreline continued (a member leaves the overlap from one side of its middle)...
+const UNION_LATERAL_SLACK_PX: f64 = 1.0;
+/// ...and the flagged line is this many times as wide as the narrower one: wider than one
+/// shaft whose width varies along it...
+const UNION_MIN_WIDTH_RATIO: f64 = 1.35;
+/// ...but not more than two such shafts side by side (a thick hair met end to end by a thin
+/// one is wider still)...
+const UNION_MAX_WIDTH_RATIO: f64 = 2.1;
+/// ...with room for another member at least this wide (px; the widths' difference): a
+/// smaller step is what one tapering or unevenly read shaft shows (real images)...
+const UNION_MIN_OTHER_PX: f64 = 3.0;
+/// ...and the narrower end off the flagged line's centreline by at least this much (px)
+/// and this share of that other member's width: a member leaves the overlap half the
+/// other member's width off its middle, a tapering shaft goes on along it (the real
+/// images' such pairs lie 0–1.3 px off, the phantoms' overlaps 1.7–17 px).
+const UNION_MIN_LATERAL_PX: f64 = 1.5;
+const UNION_MIN_LATERAL_SHARE: f64 = 0.15;
+/// Arc length (px) from a line's end over which its end direction is taken.
+const UNION_END_SPAN_PX: f64 = 12.0;
+
+/// A line's end: the end point and the outward unit direction over `UNION_END_SPAN_PX`.
+fn outward_end(points: &[[f64; 2]], at_start: bool) -> ([f64; 2], [f64; 2]) {
+    let at = |k: usize| {
+        if at_start {
+            points[k]
+        } else {
+            points[points.len() - 1 - k]
+        }
+    };
+    let tip = at(0);
+    let (mut arc, mut k) = (0.0, 0);
+    while k + 1 < points.len() && arc < UNION_END_SPAN_PX {
+        k += 1;
+        arc += (at(k)[0] - at(k - 1)[0]).hypot(at(k)[1] - at(k - 1)[1]);
+    }
+    let d = [tip[0] - at(k)[0], tip[1] - at(k)[1]];
+    let n = d[0].hypot(d[1]);
+    if n > 0.0 {
+        (tip, [d[0] / n, d[1] / n])
+    } else {
+        (tip, [0.0, 0.0])
+    }
+}
+
+/// Whether the end `(e, d)` of the wider line `u` is continued by the end `(f, g)` of the
+/// narrower line `a` (see `UNION_END_GAP_PX` and the constants after it).
+fn continues(
+    u: &Hair,
+    a: &Hair,
+    (e, d): ([f64; 2], [f64; 2]),
+    (f, g): ([f64; 2], [f64; 2]),
+) -> bool {
+    let ratio = u.width_px / a.width_px.max(1e-9);
+    let gap = [f[0] - e[0], f[1] - e[1]];
+    let along = gap[0] * d[0] + gap[1] * d[1];
+    let lateral = (gap[1] * d[0] - gap[0] * d[1]).abs();
+    let facing = -(d[0] * g[0] + d[1] * g[1]);
+    let other = u.width_px - a.width_px;
+    u.polarity == a.polarity
+        && (UNION_MIN_WIDTH_RATIO..=UNION_MAX_WIDTH_RATIO).contains(&ratio)
+        && other >= UNION_MIN_OTHER_PX
+        && gap[0].hypot(gap[1]) <= UNION_END_GAP_PX
+        && along >= -u.width_px
+        && lateral <= 0.5 * u.width_px + UNION_LATERAL_SLACK_PX
+        && lateral >= UNION_MIN_LATERAL_PX.max(UNION_MIN_LATERAL_SHARE * other)
+        && facing >= UNION_MAX_ANGLE_DEG.to_radians().cos()
+}
+
+/// For each hair, whether it is the stretch where two hairs overlap, read as one line of
+/// about their summed width: its width is flagged (it varies along it, or it fades, or it
+/// stands out) and a narrower line of its polarity continues it end to end, a member
+/// leaving the overlap (`continues`). The linker keeps such lines apart for their
+/// disagreeing widths; reported, the overlap is an extra hair 1.35–2.1 times as wide as
+/// the hairs it holds, and in `validate` it is scored against one of them. Its members
+/// are reported where they run apart. Ends are looked up on a grid of
+/// `UNION_END_GAP_PX` cells: the cost grows with the number of lines, not its square.
+pub fn union_stretches(hairs: &[Hair]) -> Vec<bool> {
+    let cell = |p: [f64; 2]| {
+        (
+            (p[0] / UNION_END_GAP_PX).floor() as i64,
+            (p[1] / UNION_END_GAP_PX).floor() as i64,
+        )
+    };
+    let ends: Vec<[([f64; 2], [f64; 2]); 2]> = hairs
+        .iter()
+        .map(|h| [outward_end(&h.points, true), outward_end(&h.points, false)])
+        .collect();
+    let mut grid: std::collections::HashMap<(i64, i64), Vec<(usize, usize)>> =
+        std::collections::HashMap::new();
+    for (i, e) in ends.iter().enumerate() {
+        for (k, end) in e.iter().enumerate() {
+            grid.entry(cell(end.0)).or_default().push((i, k));
+        }
+    }
+    hairs
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            u.flag.is_some()
+                && ends[i].iter().any(|&end| {
+                    let (cx, cy) = cell(end.0);
+                    (cx - 1..=cx + 1).any(|x| {
+                        (cy - 1..=cy + 1).any(|y| {
+                            grid.get(&(x, y)).is_some_and(|v| {
+                                v.iter().any(|&(j, k)| {
+                                    j != i && continues(u, &hairs[j], end, ends[j][k])
+                                })
+                            })
+                        })
+                    })
+                })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1088,5 +1210,103 @@ mod tests {
         let share = coherent_share(&line_hair(2.0, 0.3, Polarity::Dark), &near_top);
         let away = coherent_share(&line_hair(60.0, 0.3, Polarity::Dark), &img);
         assert!((share - away).abs() < 1e-9, "{share} vs {away}");
+    }
+
+    fn flagged(points: Vec<[f64; 2]>, width: f64) -> Hair {
+        let mut h = hair(points, width);
+        h.flag = Some("local widths vary".into());
+        h
+    }
+
+    #[test]
+    fn an_overlap_left_by_a_member_is_dropped_a_tapering_shaft_is_not() {
+        // A 20 px overlap ending at x = 200; an 11 px member running on 4 px off its
+        // middle (half the other member's width, 9 px, would be 4.5).
+        let overlap = || flagged(line(0.0, 100.0, 200.0, 100.0), 20.0);
+        let member = |dy: f64, w: f64| hair(line(206.0, 100.0 + dy, 400.0, 100.0 + dy), w);
+        assert_eq!(
+            union_stretches(&[overlap(), member(4.0, 11.0)]),
+            [true, false]
+        );
+        // Unflagged, it is measured as one shaft: kept.
+        let plain = hair(line(0.0, 100.0, 200.0, 100.0), 20.0);
+        assert_eq!(union_stretches(&[plain, member(4.0, 11.0)]), [false, false]);
+        // On its centreline: a shaft that tapers or reads narrower further on.
+        assert_eq!(
+            union_stretches(&[overlap(), member(0.5, 11.0)]),
+            [false, false]
+        );
+        // Too narrow to be one of two members (ratio 4), or too wide (ratio 1.25).
+        assert_eq!(
+            union_stretches(&[overlap(), member(4.0, 5.0)]),
+            [false, false]
+        );
+        assert_eq!(
+            union_stretches(&[overlap(), member(4.0, 16.0)]),
+            [false, false]
+        );
+        // Further than the half width off its middle: a neighbour, not a member.
+        assert_eq!(
+            union_stretches(&[overlap(), member(12.0, 11.0)]),
+            [false, false]
+        );
+        // A step too small for another member (6 against 4 px).
+        let thin = flagged(line(0.0, 100.0, 200.0, 100.0), 6.0);
+        assert_eq!(union_stretches(&[thin, member(2.0, 4.0)]), [false, false]);
+        // Across, or far along.
+        let across = hair(line(203.0, 104.0, 203.0, 300.0), 11.0);
+        assert_eq!(union_stretches(&[overlap(), across]), [false, false]);
+        let far = hair(line(240.0, 104.0, 400.0, 104.0), 11.0);
+        assert_eq!(union_stretches(&[overlap(), far]), [false, false]);
+        // Of the other polarity.
+        let mut light = member(4.0, 11.0);
+        light.polarity = Polarity::Light;
+        assert_eq!(union_stretches(&[overlap(), light]), [false, false]);
+        // At the start of the line as at its end, whichever way the member runs.
+        let back = hair(line(-194.0, 96.0, -6.0, 96.0), 11.0);
+        assert_eq!(union_stretches(&[back, overlap()]), [false, true]);
+    }
+
+    #[test]
+    fn union_stretches_grid_matches_every_pair() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
+        let hairs: Vec<Hair> = (0..150)
+            .map(|_| {
+                let (x, y) = (rng.gen_range(0.0..400.0), rng.gen_range(0.0..400.0));
+                let a: f64 = rng.gen_range(0.0..0.6);
+                let l = rng.gen_range(20.0..150.0);
+                let mut h = hair(
+                    line(x, y, x + l * a.cos(), y + l * a.sin()),
+                    rng.gen_range(3.0..25.0),
+                );
+                if rng.gen_bool(0.5) {
+                    h.flag = Some("flagged".into());
+                }
+                h
+            })
+            .collect();
+        let ends: Vec<_> = hairs
+            .iter()
+            .map(|h| [outward_end(&h.points, true), outward_end(&h.points, false)])
+            .collect();
+        let naive: Vec<bool> = (0..hairs.len())
+            .map(|i| {
+                hairs[i].flag.is_some()
+                    && (0..hairs.len()).any(|j| {
+                        j != i
+                            && ends[i].iter().any(|&e| {
+                                ends[j]
+                                    .iter()
+                                    .any(|&f| continues(&hairs[i], &hairs[j], e, f))
+                            })
+                    })
+            })
+            .collect();
+        assert!(
+            naive.iter().filter(|&&u| u).count() >= 3,
+            "the test needs overlaps"
+        );
+        assert_eq!(union_stretches(&hairs), naive);
     }
 }
