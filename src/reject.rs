@@ -2,8 +2,10 @@
 //! along a wider hair (a highlight stripe, a medulla, the edge response beside a dark
 //! shaft), and lines that bend far more than a hair over a few millimetres does (rims of
 //! air bubbles, ragged scales), lines whose cross-section averages out along them (traced
-//! through noise or skin texture), and wide faint dark lines with the skin's own colour
-//! (skin folds and furrows: shading, not pigment). Soft furrows and low-contrast lines are
+//! through noise or skin texture), wide faint dark lines with the skin's own colour
+//! (skin folds and furrows: shading, not pigment), and, last, the stretches where two
+//! hairs lie one over the other, read as one wider line that a member runs on from
+//! ([`union_stretches`]). Soft furrows and low-contrast lines are
 //! rejected earlier, in [`crate::measure::finish`]. Lines kept whose cross-section fades
 //! along them have their widths flagged ([`flag_faded`]).
 
