@@ -170,6 +170,9 @@ pub fn analyze_planes(
     // lengths: the ends are where the hairs end).
     let unions = reject::union_stretches(&hairs);
     drop_marked(&mut hairs, &mut shares, &unions);
+    // Lines holding narrower hairs reported on their own: where those meet or cross.
+    let unions = reject::unions_of_reported_hairs(&hairs, (w, h));
+    drop_marked(&mut hairs, &mut shares, &unions);
     hairs.sort_by(|a, b| {
         let (pa, pb) = (a.points[0], b.points[0]);
         pa[1].total_cmp(&pb[1]).then(pa[0].total_cmp(&pb[0]))
