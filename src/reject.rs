@@ -5,7 +5,8 @@
 //! through noise or skin texture), wide faint dark lines with the skin's own colour
 //! (skin folds and furrows: shading, not pigment), and, last, the stretches where two
 //! hairs lie one over the other, read as one wider line that a member runs on from
-//! ([`union_stretches`]). Soft furrows and low-contrast lines are
+//! ([`union_stretches`]), and the lines where hairs reported on their own meet
+//! ([`unions_of_reported_hairs`]). Soft furrows and low-contrast lines are
 //! rejected earlier, in [`crate::measure::finish`]. Lines kept whose cross-section fades
 //! along them have their widths flagged ([`flag_faded`]).
 
