@@ -733,8 +733,8 @@ const UNION_HELD_WIDTH_RATIO: f64 = 1.15;
 /// its polarity run inside its measured extent along at least `UNION_HELD_SHARE` of its
 /// length. Where hairs of one opening converge, or cross at a small angle, the union is
 /// traced as one more line of about their summed width, which `validate` scores against
-/// one of them (tuning phantoms: 14 such lines of 2,000, 13 reading their truth hair
-/// 0.6–12 px too wide; on the real images, lines that hop from hair to hair across
+/// one of them (tuning phantoms: 11 such lines of 1,740, each reading its truth hair
+/// 0.6–17 px too wide; on the real images, lines that hop from hair to hair across
 /// crossings). Unlike [`merged_pairs`], one member is enough, and the members may run on
 /// beyond the line: they are the hairs, it is their meeting.
 pub fn unions_of_reported_hairs(hairs: &[Hair], size: (usize, usize)) -> Vec<bool> {

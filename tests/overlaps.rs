@@ -69,8 +69,8 @@ fn an_overlap_of_two_hairs_is_not_reported_as_a_wider_hair() {
 }
 
 /// Image 6: before `reject::unions_of_reported_hairs`, a 23.7 px line, 67 px long, lay
-/// where the 13.3 px truth hair 38 meets a 16.3 px hair near their opening, both hairs
-/// reported on their own beyond it.
+/// where the 13.3 px truth hair 38 and another hair cross at a small angle (between two
+/// crossing hairs), both hairs reported on their own beyond it.
 #[test]
 fn where_two_reported_hairs_meet_no_wider_hair_is_reported() {
     every_line_on_the_hair_reads_its_width(6, 38, 12.5..14.0);
