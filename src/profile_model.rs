@@ -84,6 +84,39 @@ pub fn fill_ratio(q: &[f32], half: f32, step: f32, left: f32, right: f32, margin
     area / (level * (right - left) as f64)
 }
 
+/// [`fill_ratio`] of each half of a profile (left of the edges' midpoint, right of it),
+/// each over its own half of the central third: equal on a symmetric shaft (the sample at
+/// the midpoint counts in both, so each reads about 0.02 above the whole's); a highlight
+/// stripe off the centre takes area from its half only.
+pub fn half_fill_ratios(
+    q: &[f32],
+    half: f32,
+    step: f32,
+    left: f32,
+    right: f32,
+    margin: f32,
+) -> (f64, f64) {
+    let last = q.len().saturating_sub(1) as f32;
+    let idx = |x: f32| ((x + half) / step).clamp(0.0, last).round() as usize;
+    // Sum and count of the samples from position a to b.
+    let sum = |a: f32, b: f32| {
+        let (i0, i1) = (idx(a), idx(b));
+        let s: f64 = q[i0..=i1].iter().map(|&v| v as f64).sum();
+        (s, (i1 - i0 + 1) as f64)
+    };
+    let (c, third) = (0.5 * (left + right), (right - left) / 6.0);
+    let half_separation = 0.5 * (right - left) as f64;
+    let side = |outer: f32, level_end: f32| {
+        let (area, _) = sum(outer.min(c), outer.max(c));
+        let (level, n) = sum(level_end.min(c), level_end.max(c));
+        area * step as f64 / (level / n * half_separation)
+    };
+    (
+        side(left - margin, c - third),
+        side(right + margin, c + third),
+    )
+}
+
 /// Edge separation and fill ratio of blurred cylinders over a grid of widths and depths.
 pub struct ShapeTable {
     /// Widths (σ units), increasing.
@@ -470,6 +503,40 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn half_fill_ratios_agree_on_a_cylinder_and_a_stripe_lowers_its_half() {
+        let step = SAMPLE_STEP_PX;
+        let (w, half) = (10.0f64, 14.0f32);
+        let n = (2.0 * half / step).round() as usize + 1;
+        let xs: Vec<f64> = (0..n).map(|k| (-half + k as f32 * step) as f64).collect();
+        for tau in [0.5, 2.0, 8.0] {
+            let q: Vec<f32> = cylinder_profile(w, tau, &xs)
+                .into_iter()
+                .map(|v| v as f32)
+                .collect();
+            let (l, r, _, _) = edges_with_step(&q, half, step, 7.0, 1e-9).unwrap();
+            let whole = fill_ratio(&q, half, step, l, r, 2.0);
+            let (fl, fr) = half_fill_ratios(&q, half, step, l, r, 2.0);
+            assert!((fl - fr).abs() < 0.01, "tau {tau}: halves {fl:.3} {fr:.3}");
+            assert!(
+                (0.0..0.04).contains(&(fl - whole)),
+                "tau {tau}: half {fl:.3} whole {whole:.3}"
+            );
+            // A light stripe 0.55 of the radius right of the centre.
+            let dipped: Vec<f32> = q
+                .iter()
+                .zip(&xs)
+                .map(|(&v, &x)| v - 0.2 * v * (-0.5 * ((x - 2.75) / 0.8).powi(2)).exp() as f32)
+                .collect();
+            let (dl, dr) = half_fill_ratios(&dipped, half, step, l, r, 2.0);
+            assert!(
+                (dl - fl).abs() < 0.005,
+                "tau {tau}: left {fl:.3} -> {dl:.3}"
+            );
+            assert!(dr < fr - 0.01, "tau {tau}: right {fr:.3} -> {dr:.3}");
         }
     }
 
