@@ -203,6 +203,13 @@ impl<'a> Colour<'a> {
 
     /// Chroma (R − B) / (R + G + B) of linear light, bilinear at (x, y); `None` outside.
     pub fn chroma(&self, x: f32, y: f32) -> Option<f32> {
+        let rgb = self.rgb(x, y)?;
+        let sum = rgb[0] + rgb[1] + rgb[2];
+        (sum > 1e-4).then(|| (rgb[0] - rgb[2]) / sum)
+    }
+
+    /// Linear-light RGB, bilinear at (x, y); `None` outside.
+    pub fn rgb(&self, x: f32, y: f32) -> Option<[f32; 3]> {
         let (w, h) = (self.image.width() as f32, self.image.height() as f32);
         if !(x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0) {
             return None;
@@ -224,8 +231,7 @@ impl<'a> Colour<'a> {
                 }
             }
         }
-        let sum = rgb[0] + rgb[1] + rgb[2];
-        (sum > 1e-4).then(|| (rgb[0] - rgb[2]) / sum)
+        Some(rgb)
     }
 }
 

@@ -668,23 +668,46 @@ pub fn profile_trace(
 const SIDE_CHROMA_SHARES: [f32; 4] = [0.2, 0.35, 0.5, 0.65];
 
 /// [`Profile::side_chroma`] of the shaft between `left` and `right` (px along normal `n`
-/// from `at`); 0 where the colour cannot be read.
+/// from `at`): 0 where the colour cannot be read, and where the more neutral half is not
+/// lighter than the other by about the same in each channel ([`NEUTRAL_BALANCE`]), as
+/// added light is; a colour fringe of the lens (chromatic aberration) is not.
 fn side_chroma(c: &Colour, at: [f32; 2], n: [f32; 2], left: f32, right: f32) -> f32 {
     let (centre, half_width) = (0.5 * (left + right), 0.5 * (right - left));
+    let point = |dir: f32, u: f32| {
+        let d = centre + dir * u * half_width;
+        [at[0] + d * n[0], at[1] + d * n[1]]
+    };
+    // Per half: its least chroma and where (share of the half-width).
     let least = |dir: f32| {
         SIDE_CHROMA_SHARES
             .iter()
-            .map(|&u| {
-                let d = centre + dir * u * half_width;
-                c.chroma(at[0] + d * n[0], at[1] + d * n[1])
+            .try_fold((f32::MAX, 0.0), |(m, at_u), &u| {
+                let [x, y] = point(dir, u);
+                let v = c.chroma(x, y)?;
+                Some(if v < m { (v, u) } else { (m, at_u) })
             })
-            .try_fold(f32::MAX, |m, v| v.map(|v| m.min(v)))
     };
-    match (least(-1.0), least(1.0)) {
-        (Some(l), Some(r)) => l - r,
-        _ => 0.0,
+    let (Some((l, ul)), Some((r, ur))) = (least(-1.0), least(1.0)) else {
+        return 0.0;
+    };
+    // The more neutral half against the other at the mirrored point.
+    let (dir, u) = if l < r { (-1.0, ul) } else { (1.0, ur) };
+    let ([xa, ya], [xb, yb]) = (point(dir, u), point(-dir, u));
+    let (Some(a), Some(b)) = (c.rgb(xa, ya), c.rgb(xb, yb)) else {
+        return 0.0;
+    };
+    let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    let (lo, hi) = (d[0].min(d[1]).min(d[2]), d[0].max(d[1]).max(d[2]));
+    if lo > 0.0 && lo >= NEUTRAL_BALANCE * hi {
+        l - r
+    } else {
+        0.0
     }
 }
+
+/// Least share of its largest channel's that added light raises each channel by: a
+/// neutral light adds the same to each.
+const NEUTRAL_BALANCE: f32 = 0.5;
 
 /// Index of the sample nearest position `x` (px) of a profile of `n` samples taken every
 /// `SAMPLE_STEP_PX` from `-half`, clamped to the profile.
