@@ -210,22 +210,18 @@ impl<'a> Colour<'a> {
 
     /// Linear-light RGB, bilinear at (x, y); `None` outside.
     pub fn rgb(&self, x: f32, y: f32) -> Option<[f32; 3]> {
-        let (w, h) = (self.image.width() as f32, self.image.height() as f32);
-        if !(x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0) {
+        let (w, h) = (self.image.width() as usize, self.image.height() as usize);
+        if !(x >= 0.0 && y >= 0.0 && x <= (w - 1) as f32 && y <= (h - 1) as f32) {
             return None;
         }
-        let (x0, y0) = (
-            x.floor().min(w - 2.0).max(0.0),
-            y.floor().min(h - 2.0).max(0.0),
-        );
-        let (fx, fy) = (x - x0, y - y0);
+        let x0 = (x.floor() as usize).min(w.saturating_sub(2));
+        let y0 = (y.floor() as usize).min(h.saturating_sub(2));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let raw = self.image.as_raw();
         let mut rgb = [0.0f32; 3];
-        for (dy, wy) in [(0u32, 1.0 - fy), (1, fy)] {
-            for (dx, wx) in [(0u32, 1.0 - fx), (1, fx)] {
-                let px = self.image.get_pixel(
-                    (x0 as u32 + dx).min(w as u32 - 1),
-                    (y0 as u32 + dy).min(h as u32 - 1),
-                );
+        for (row, wy) in [(y0, 1.0 - fy), ((y0 + 1).min(h - 1), fy)] {
+            for (col, wx) in [(x0, 1.0 - fx), ((x0 + 1).min(w - 1), fx)] {
+                let px = &raw[3 * (row * w + col)..][..3];
                 for c in 0..3 {
                     rgb[c] += wx * wy * self.lut[px[c] as usize];
                 }

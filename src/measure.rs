@@ -632,7 +632,9 @@ pub fn profile_trace(
                 let crowded = rises_beside(&smoothed, half, (left, right), peak, edge_sigma, noise)
                     .contains(&true);
                 let side_chroma = match colour {
-                    Some(c) if trace.polarity > 0 => side_chroma(c, at, n, left, right),
+                    Some(c) if trace.polarity > 0 && right - left >= SIDE_CHROMA_MIN_WIDTH_PX => {
+                        side_chroma(c, at, n, left, right)
+                    }
                     _ => 0.0,
                 };
                 profiles.push(Profile {
@@ -663,6 +665,9 @@ pub fn profile_trace(
     }
 }
 
+/// Narrowest edge separation (px) at which [`side_chroma`] is read: the phantoms draw
+/// highlights on shafts from 4 px, and a few px wide the blur mixes the halves' colours.
+const SIDE_CHROMA_MIN_WIDTH_PX: f32 = 5.0;
 /// Shares of a shaft's half-width, out from its centre, at which [`side_chroma`] reads
 /// each half: the phantoms' highlight stripes lie 0.2–0.55 of the radius off the centre.
 const SIDE_CHROMA_SHARES: [f32; 4] = [0.2, 0.35, 0.5, 0.65];
@@ -1022,6 +1027,15 @@ fn highlight_fill_loss(raw: &RawHair, margin: f32) -> Option<f64> {
     if clear.len() < HIGHLIGHT_MIN_PROFILES {
         return None;
     }
+    // The colour first: most hairs show no neutral half, and their halves are not read.
+    let chroma: Vec<f64> = clear
+        .iter()
+        .map(|&i| raw.profiles[i].side_chroma as f64)
+        .collect();
+    let side_chroma = median(&chroma);
+    if side_chroma.abs() <= HIGHLIGHT_SIDE_CHROMA {
+        return None;
+    }
     let (left, right): (Vec<f64>, Vec<f64>) = clear
         .iter()
         .map(|&i| {
@@ -1036,15 +1050,10 @@ fn highlight_fill_loss(raw: &RawHair, margin: f32) -> Option<f64> {
             )
         })
         .unzip();
-    let chroma: Vec<f64> = clear
-        .iter()
-        .map(|&i| raw.profiles[i].side_chroma as f64)
-        .collect();
-    let side_chroma = median(&chroma);
     let (l, r) = (median(&left), median(&right));
     let se = robust_sd(&left).hypot(robust_sd(&right)) / (clear.len() as f64).sqrt();
-    let neutral_less = (side_chroma < -HIGHLIGHT_SIDE_CHROMA && l < r)
-        || (side_chroma > HIGHLIGHT_SIDE_CHROMA && r < l);
+    // The neutral half is the one with less fill.
+    let neutral_less = (side_chroma < 0.0) == (l < r);
     (neutral_less && (l - r).abs() > HIGHLIGHT_MIN_FILL_Z * se.max(MIN_FILL_DIFF_SE))
         .then(|| 0.5 * (l - r).abs())
 }
