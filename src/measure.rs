@@ -132,6 +132,17 @@ pub struct RawHair {
     pub half: f32,
 }
 
+impl RawHair {
+    /// Indices of the profiles clear of a neighbour (not `crowded`), when there are at
+    /// least `min` of them.
+    pub fn clear_profiles(&self, min: usize) -> Option<Vec<usize>> {
+        let clear: Vec<usize> = (0..self.profiles.len())
+            .filter(|&i| !self.profiles[i].crowded)
+            .collect();
+        (clear.len() >= min).then_some(clear)
+    }
+}
+
 /// Resamples a polyline at `step` px along its length.
 pub fn resample(points: &[[f32; 2]], step: f32) -> Vec<[f32; 2]> {
     if points.len() < 2 {
@@ -1021,12 +1032,7 @@ fn highlight_fill_loss(raw: &RawHair, margin: f32) -> Option<f64> {
     if raw.trace.polarity <= 0 {
         return None;
     }
-    let clear: Vec<usize> = (0..raw.profiles.len())
-        .filter(|&i| !raw.profiles[i].crowded)
-        .collect();
-    if clear.len() < HIGHLIGHT_MIN_PROFILES {
-        return None;
-    }
+    let clear = raw.clear_profiles(HIGHLIGHT_MIN_PROFILES)?;
     // The colour first: most hairs show no neutral half, and their halves are not read.
     let chroma: Vec<f64> = clear
         .iter()

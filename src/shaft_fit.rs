@@ -110,12 +110,7 @@ fn median_profile(raw: &RawHair, edge_width: f64) -> Option<(Vec<f64>, f64, f64,
     if edge_width < MIN_WIDTH_PX {
         return None;
     }
-    let clear: Vec<usize> = (0..raw.profiles.len())
-        .filter(|&i| !raw.profiles[i].crowded)
-        .collect();
-    if clear.len() < MIN_PROFILES {
-        return None;
-    }
+    let clear = raw.clear_profiles(MIN_PROFILES)?;
     let n = raw.samples[clear[0]].len();
     let mut column = Vec::with_capacity(clear.len());
     let y: Vec<f64> = (0..n)
