@@ -1057,6 +1057,10 @@ fn highlight_fill_loss(raw: &RawHair, margin: f32) -> Option<f64> {
         })
         .unzip();
     let (l, r) = (median(&left), median(&right));
+    // A half whose central level is not above the skin has no fill ratio to speak of.
+    if !(l.is_finite() && r.is_finite() && l > 0.0 && r > 0.0) {
+        return None;
+    }
     let se = robust_sd(&left).hypot(robust_sd(&right)) / (clear.len() as f64).sqrt();
     // The neutral half is the one with less fill.
     let neutral_less = (side_chroma < 0.0) == (l < r);
