@@ -1391,6 +1391,54 @@ pub fn finish(raw: &RawHair, sigma: f64, min_length_px: f64) -> Result<Measured,
 mod tests {
     use super::*;
 
+    /// A 40x40 colour image: pinkish skin, a brown vertical shaft over columns 14–25, and
+    /// light `added` (linear, per channel) on its left half (columns 15–19).
+    fn shaft_with_left_light(added: [f32; 3]) -> image::RgbImage {
+        let enc = |v: f32| {
+            let v = v.clamp(0.0, 1.0);
+            let e = if v <= 0.003_130_8 {
+                12.92 * v
+            } else {
+                1.055 * v.powf(1.0 / 2.4) - 0.055
+            };
+            (e * 255.0).round() as u8
+        };
+        image::RgbImage::from_fn(40, 40, |x, _| {
+            let mut v = if (14..26).contains(&x) {
+                [0.10, 0.05, 0.03]
+            } else {
+                [0.50, 0.36, 0.30]
+            };
+            if (15..20).contains(&x) {
+                (0..3).for_each(|c| v[c] += added[c]);
+            }
+            image::Rgb(v.map(enc))
+        })
+    }
+
+    #[test]
+    fn side_chroma_marks_neutral_light_on_one_half_and_not_a_colour_fringe() {
+        let read = |added: [f32; 3]| {
+            let img = shaft_with_left_light(added);
+            let c = Colour::new(&img);
+            side_chroma(&c, [19.5, 20.0], [1.0, 0.0], -6.0, 6.0)
+        };
+        assert_eq!(read([0.0; 3]), 0.0, "no light");
+        let neutral = read([0.08; 3]);
+        assert!(neutral < -0.1, "neutral light on the left: {neutral}");
+        // A blue fringe lowers the chroma as much, but is not added light.
+        let fringe = read([0.0, 0.0, 0.08]);
+        assert_eq!(fringe, 0.0, "blue fringe on the left");
+        // The same light on the right half reads the other way.
+        let img = shaft_with_left_light([0.08; 3]);
+        let c = Colour::new(&img);
+        let mirrored = side_chroma(&c, [19.5, 20.0], [-1.0, 0.0], -6.0, 6.0);
+        assert!(
+            (mirrored + neutral).abs() < 1e-6,
+            "{mirrored} against {neutral}"
+        );
+    }
+
     /// Naive blurred-bar profile by numeric integration, σ = 1.
     fn naive_blurred_bar(x: f64, w: f64) -> f64 {
         let mut s = 0.0;
