@@ -1394,15 +1394,6 @@ mod tests {
     /// A 40x40 colour image: pinkish skin, a brown vertical shaft over columns 14–25, and
     /// light `added` (linear, per channel) on its left half (columns 15–19).
     fn shaft_with_left_light(added: [f32; 3]) -> image::RgbImage {
-        let enc = |v: f32| {
-            let v = v.clamp(0.0, 1.0);
-            let e = if v <= 0.003_130_8 {
-                12.92 * v
-            } else {
-                1.055 * v.powf(1.0 / 2.4) - 0.055
-            };
-            (e * 255.0).round() as u8
-        };
         image::RgbImage::from_fn(40, 40, |x, _| {
             let mut v = if (14..26).contains(&x) {
                 [0.10, 0.05, 0.03]
@@ -1412,7 +1403,7 @@ mod tests {
             if (15..20).contains(&x) {
                 (0..3).for_each(|c| v[c] += added[c]);
             }
-            image::Rgb(v.map(enc))
+            image::Rgb(v.map(crate::synth::canvas::srgb8))
         })
     }
 

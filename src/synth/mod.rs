@@ -29,7 +29,7 @@
 //! Everything is drawn from a self-contained generator ([`rng`]) so a seed gives the same
 //! phantom on every platform and with every dependency version.
 
-mod canvas;
+pub(crate) mod canvas;
 mod hairs;
 pub mod rng;
 mod skin;
